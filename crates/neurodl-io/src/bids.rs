@@ -1,0 +1,1 @@
+//! BIDS EEG dataset discovery (in progress).

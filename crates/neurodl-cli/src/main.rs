@@ -1,1 +1,77 @@
-fn main() {}
+//! `neurodl`: one command-line tool for deep learning on neuroscience data.
+//!
+//! Thin glue over the library crates: argument parsing, progress and printing
+//! live here; everything that computes lives in `neurodl-io` and the crates above it.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod commands;
+
+/// Deep learning for neuroscience: read, convert and inspect EEG recordings.
+///
+/// Supported formats: EDF/EDF+ and BDF/BDF+ (.edf, .bdf), BrainVision (.vhdr),
+/// EEGLAB (.set), and BIDS EEG datasets (a folder with dataset_description.json).
+#[derive(Parser)]
+#[command(name = "neurodl", version, about, long_about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Summarise a recording or a BIDS dataset: format, duration, channels by type,
+    /// sampling rates and annotation counts.
+    #[command(
+        after_help = "Examples:\n  neurodl info S001R03.edf\n  neurodl info recording.vhdr --json\n  neurodl info my_bids_dataset/"
+    )]
+    Info {
+        /// A recording (.edf, .bdf, .vhdr, .set) or the root folder of a BIDS dataset.
+        path: PathBuf,
+        /// Print JSON for scripts instead of the readable summary.
+        #[arg(long)]
+        json: bool,
+        /// With --json, include every annotation (onset, duration, description) and not only counts.
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set, hide = true)]
+        annotations: bool,
+    },
+    /// Convert a recording to EDF+ (.edf) or BDF+ (.bdf), chosen by OUTPUT's extension.
+    ///
+    /// Channels, sampling rate, start time, subject and annotations are kept;
+    /// values are kept within the target's resolution (EDF+: 16 bits per channel,
+    /// BDF+: 24 bits), and the largest quantisation error is reported.
+    #[command(
+        after_help = "Examples:\n  neurodl convert recording.vhdr recording.edf\n  neurodl convert data.set data.bdf"
+    )]
+    Convert {
+        /// The recording to read (.edf, .bdf, .vhdr, .set).
+        input: PathBuf,
+        /// Where to write: .edf for EDF+, .bdf for BDF+. Written atomically.
+        output: PathBuf,
+        /// Replace OUTPUT if it exists.
+        #[arg(long)]
+        overwrite: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Info { path, json, .. } => commands::info::run(&path, json),
+        Command::Convert {
+            input,
+            output,
+            overwrite,
+        } => commands::convert::run(&input, &output, overwrite),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -20,6 +20,7 @@
 //! Supported: EDF/EDF+ and BDF/BDF+ ([`edf`], read and write), BrainVision
 //! ([`brainvision`]), EEGLAB `.set` ([`eeglab`]) and BIDS EEG datasets ([`bids`]).
 
+pub mod atomic;
 pub mod bids;
 pub mod brainvision;
 pub mod edf;
@@ -30,6 +31,7 @@ mod open;
 pub mod recording;
 pub mod testdata;
 
+pub use atomic::AtomicFile;
 pub use error::{Error, Result};
 pub use open::{detect_format, open_recording};
 pub use recording::{

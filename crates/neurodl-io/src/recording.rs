@@ -227,6 +227,10 @@ pub struct RecordingInfo {
     /// Format-specific header fields worth keeping (EDF recording id, BIDS sidecar keys...).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extra: BTreeMap<String, String>,
+    /// Oddities the reader tolerated (as MNE does) but a user should know about,
+    /// e.g. a channel whose digital range is zero, or duplicate channel names that were renamed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl RecordingInfo {

@@ -1,0 +1,200 @@
+//! `neurodl info`: a readable or JSON summary of a recording or a BIDS dataset.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::Result;
+use neurodl_io::bids::BidsDataset;
+use neurodl_io::{ChannelType, RecordingInfo, open_recording};
+use serde::Serialize;
+
+/// The JSON shape of one recording's summary (stable keys for scripts).
+#[derive(Serialize)]
+struct RecordingSummary<'a> {
+    format: String,
+    path: String,
+    n_channels: usize,
+    channels: Vec<ChannelSummary<'a>>,
+    sfreq: f64,
+    n_samples: usize,
+    duration_s: f64,
+    meas_date: Option<String>,
+    subject: &'a neurodl_io::SubjectInfo,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session: Option<&'a str>,
+    annotation_counts: BTreeMap<&'a str, usize>,
+    annotations: &'a [neurodl_io::Annotation],
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    warnings: &'a [String],
+}
+
+#[derive(Serialize)]
+struct ChannelSummary<'a> {
+    name: &'a str,
+    #[serde(rename = "type")]
+    kind: ChannelType,
+    unit: &'a str,
+    sfreq: f64,
+}
+
+fn summary(info: &RecordingInfo) -> RecordingSummary<'_> {
+    RecordingSummary {
+        format: info.format.to_string(),
+        path: info.path.display().to_string(),
+        n_channels: info.channels.len(),
+        channels: info
+            .channels
+            .iter()
+            .map(|c| ChannelSummary {
+                name: &c.name,
+                kind: c.kind,
+                unit: &c.unit,
+                sfreq: c.sfreq,
+            })
+            .collect(),
+        sfreq: info.sfreq,
+        n_samples: info.n_samples,
+        duration_s: info.duration_s(),
+        meas_date: info
+            .meas_date
+            .map(|d| d.format("%Y-%m-%dT%H:%M:%S%.f").to_string()),
+        subject: &info.subject,
+        session: info.session.as_deref(),
+        annotation_counts: info.annotation_counts(),
+        annotations: &info.annotations,
+        warnings: &info.warnings,
+    }
+}
+
+/// Runs `neurodl info PATH [--json]`.
+pub fn run(path: &Path, json: bool) -> Result<()> {
+    if path.is_dir() {
+        return run_bids(path, json);
+    }
+    let reader = open_recording(path)?;
+    let info = reader.info();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&summary(info))?);
+    } else {
+        print!("{}", render_text(info));
+    }
+    Ok(())
+}
+
+fn run_bids(root: &Path, json: bool) -> Result<()> {
+    let dataset = BidsDataset::open(root)?;
+    let mut infos = Vec::new();
+    for rec in dataset.recordings() {
+        infos.push((rec, rec.open()?.info().clone()));
+    }
+    if json {
+        #[derive(Serialize)]
+        struct Entry<'a> {
+            entities: &'a neurodl_io::bids::BidsEntities,
+            #[serde(flatten)]
+            summary: RecordingSummary<'a>,
+        }
+        #[derive(Serialize)]
+        struct Dataset<'a> {
+            format: &'static str,
+            root: String,
+            name: Option<&'a str>,
+            n_subjects: usize,
+            n_recordings: usize,
+            recordings: Vec<Entry<'a>>,
+        }
+        let out = Dataset {
+            format: "BIDS",
+            root: root.display().to_string(),
+            name: dataset.name(),
+            n_subjects: dataset.subjects().len(),
+            n_recordings: infos.len(),
+            recordings: infos
+                .iter()
+                .map(|(rec, info)| Entry {
+                    entities: &rec.entities,
+                    summary: summary(info),
+                })
+                .collect(),
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!(
+            "BIDS dataset {}{}: {} subject(s), {} EEG recording(s)",
+            root.display(),
+            dataset.name().map(|n| format!(" ({n})")).unwrap_or_default(),
+            dataset.subjects().len(),
+            infos.len()
+        );
+        for (rec, info) in &infos {
+            println!("\n== {} ==", rec.entities);
+            print!("{}", render_text(info));
+        }
+    }
+    Ok(())
+}
+
+/// The human-readable summary.
+fn render_text(info: &RecordingInfo) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(s, "{}  ({})", info.path.display(), info.format);
+    let _ = writeln!(
+        s,
+        "  duration     {:.3} s ({} samples at {} Hz)",
+        info.duration_s(),
+        info.n_samples,
+        info.sfreq
+    );
+    if let Some(d) = info.meas_date {
+        let _ = writeln!(s, "  recorded     {}", d.format("%Y-%m-%d %H:%M:%S%.f"));
+    }
+    if let Some(id) = &info.subject.id {
+        let _ = writeln!(s, "  subject      {id}");
+    }
+    if let Some(ses) = &info.session {
+        let _ = writeln!(s, "  session      {ses}");
+    }
+    let _ = writeln!(s, "  channels     {}", info.channels.len());
+    for kind in ChannelType::ALL {
+        let chans: Vec<_> = info.channels.iter().filter(|c| c.kind == kind).collect();
+        if chans.is_empty() {
+            continue;
+        }
+        let mut rates: Vec<f64> = chans.iter().map(|c| c.sfreq).collect();
+        rates.sort_by(f64::total_cmp);
+        rates.dedup();
+        let rates: Vec<String> = rates.iter().map(|r| format!("{r} Hz")).collect();
+        let names: Vec<&str> = chans.iter().map(|c| c.name.as_str()).collect();
+        let _ = writeln!(
+            s,
+            "    {:<5} {:>3}  [{}]  {}",
+            kind.as_str().to_uppercase(),
+            chans.len(),
+            rates.join(", "),
+            abbreviate(&names, 12)
+        );
+    }
+    let counts = info.annotation_counts();
+    let _ = writeln!(s, "  annotations  {}", info.annotations.len());
+    for (desc, n) in counts {
+        let _ = writeln!(s, "    {n:>5}  {desc:?}");
+    }
+    for w in &info.warnings {
+        let _ = writeln!(s, "  warning: {w}");
+    }
+    s
+}
+
+fn abbreviate(names: &[&str], max: usize) -> String {
+    if names.len() <= max {
+        names.join(" ")
+    } else {
+        format!(
+            "{} ... {} ({} more)",
+            names[..max - 2].join(" "),
+            names[names.len() - 1],
+            names.len() - (max - 1)
+        )
+    }
+}

@@ -224,6 +224,30 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Header> {
             ),
         ));
     };
+    // MNE picks the decoder from the extension; neurodl reads the version field, and refuses
+    // a file whose extension says otherwise rather than decode 24-bit samples as 16-bit.
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match (flavour, ext.as_deref()) {
+        (Flavour::Edf, Some("bdf")) | (Flavour::Bdf, Some("edf")) => {
+            return Err(Error::malformed(
+                path,
+                "header.version",
+                format!(
+                    "the extension says {} but the version field says {}; rename the file if the header is right",
+                    if flavour == Flavour::Edf { "BDF" } else { "EDF" },
+                    if flavour == Flavour::Edf {
+                        "EDF (`0`)"
+                    } else {
+                        "BDF (`\\xffBIOSEMI`)"
+                    },
+                ),
+            ));
+        }
+        _ => {}
+    }
     let patient_id = c.text(80, "patient_id")?;
     let recording_id = c.text(80, "recording_id")?;
     let start_date = c.text(8, "start_date")?;
@@ -246,9 +270,9 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Header> {
     if header_bytes != expected_header as i64 {
         return Err(Error::malformed(
             path,
-            "header.header_bytes",
+            "header.header_bytes and header.n_signals",
             format!(
-                "says {header_bytes} bytes but {n_signals} signals need 256 × ({n_signals} + 1) = {expected_header}"
+                "disagree: header_bytes is {header_bytes} but n_signals = {n_signals} needs 256 × ({n_signals} + 1) = {expected_header}"
             ),
         ));
     }

@@ -114,6 +114,16 @@ impl EdfReader {
         let full_records = data_bytes / record_bytes;
         let trailing = data_bytes % record_bytes;
         let n_records = match header.n_records {
+            None if full_records == 0 && trailing > 0 => {
+                return Err(Error::malformed(
+                    path,
+                    "header.n_records",
+                    format!(
+                        "is -1 (unknown) and the {data_bytes} data bytes do not fill one record of {record_bytes} bytes: \
+                         samples_per_record or the file is wrong"
+                    ),
+                ));
+            }
             None => {
                 warnings.push(format!(
                     "header.n_records is -1 (recording not closed); {full_records} records inferred from the file size"

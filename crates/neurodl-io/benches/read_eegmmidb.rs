@@ -1,0 +1,158 @@
+//! Read-speed benchmark: neurodl vs MNE-Python on the PhysioNet eegmmidb EDF+ runs.
+//!
+//! `cargo bench -p neurodl-io --bench read_eegmmidb` reads every `S*.edf` in
+//! `shared/data/eeg/eegmmidb` fully into memory (`read_all`, like MNE's
+//! `preload=True`), one file after another and dropping each, for `REPEATS`
+//! passes; then runs `benches/python/read_eegmmidb_mne.py` (MNE's
+//! `read_raw_edf(preload=True)` on the same files, same protocol) in the same run
+//! and prints both, with the speed ratio and each process's peak memory.
+//!
+//! Python: `$NEURODL_PYTHON`, else `.venv-ref/bin/python` at the repository root,
+//! else `python3`; without MNE the Rust numbers are printed alone.
+//! neurodl is measured single-threaded (the same work as MNE) and with one file
+//! per core (`std::thread::scope`), since reading independent files in parallel
+//! is what a data pipeline does.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use neurodl_io::open_recording;
+use neurodl_io::testdata::{repo_root, shared_data_dir};
+
+const REPEATS: usize = 7;
+
+fn read_file(path: &Path) -> usize {
+    let mut reader = open_recording(path).expect("open");
+    let rec = reader.read_all().expect("read");
+    rec.data.len()
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+/// Peak resident set size of this process in MiB (Linux `VmHWM`).
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn time_passes(files: &[PathBuf], threads: usize) -> (Vec<f64>, usize) {
+    let mut seconds = Vec::new();
+    let mut samples = 0;
+    for _ in 0..REPEATS {
+        let start = Instant::now();
+        samples = if threads == 1 {
+            files.iter().map(|f| read_file(f)).sum()
+        } else {
+            std::thread::scope(|s| {
+                let chunks: Vec<&[PathBuf]> = files.chunks(files.len().div_ceil(threads)).collect();
+                let handles: Vec<_> = chunks
+                    .into_iter()
+                    .map(|chunk| s.spawn(move || chunk.iter().map(|f| read_file(f)).sum::<usize>()))
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).sum()
+            })
+        };
+        seconds.push(start.elapsed().as_secs_f64());
+    }
+    (seconds, samples)
+}
+
+fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("NEURODL_PYTHON") {
+        return p.into();
+    }
+    let venv = repo_root().join(".venv-ref/bin/python");
+    if venv.exists() { venv } else { "python3".into() }
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing else is accepted.
+    let Some(data) = shared_data_dir() else { return };
+    let folder = data.join("eeg/eegmmidb");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
+        .expect("eegmmidb folder")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "edf"))
+        .collect();
+    files.sort();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+
+    // Warm the page cache so both tools read from memory, not disk.
+    for f in &files {
+        std::hint::black_box(std::fs::read(f).unwrap());
+    }
+    let (single, samples) = time_passes(&files, 1);
+    let (parallel, _) = time_passes(&files, threads);
+    let rss = peak_rss_mib();
+    let ours_1 = median(single);
+    let ours_n = median(parallel);
+    println!(
+        "neurodl-io: {} files, {} channel samples per pass, {REPEATS} passes",
+        files.len(),
+        samples
+    );
+    println!("  1 thread : {:8.2} ms per pass (median)", ours_1 * 1e3);
+    println!("  {threads} threads: {:8.2} ms per pass (median)", ours_n * 1e3);
+    println!(
+        "  peak RSS : {:8.1} MiB (whole bench process)",
+        rss.unwrap_or(f64::NAN)
+    );
+
+    let script = repo_root().join("benches/python/read_eegmmidb_mne.py");
+    let out = Command::new(python())
+        .arg(&script)
+        .arg("--data")
+        .arg(&data)
+        .arg("--repeats")
+        .arg(REPEATS.to_string())
+        .output();
+    let mne: Option<serde_json::Value> = match out {
+        Ok(o) if o.status.success() => serde_json::from_slice(&o.stdout).ok(),
+        Ok(o) => {
+            eprintln!("MNE baseline failed: {}", String::from_utf8_lossy(&o.stderr));
+            None
+        }
+        Err(e) => {
+            eprintln!("MNE baseline not run ({}): {e}", python().display());
+            None
+        }
+    };
+    let Some(mne) = mne else {
+        println!("(no MNE comparison: install tests/reference/requirements.txt into .venv-ref)");
+        return;
+    };
+    let mne_s = mne["seconds_per_pass_median"].as_f64().unwrap();
+    println!(
+        "MNE {} : {:8.2} ms per pass (median), peak RSS {:.1} MiB (interpreter + mne + data)",
+        mne["version"].as_str().unwrap_or("?"),
+        mne_s * 1e3,
+        mne["peak_rss_mb"].as_f64().unwrap_or(f64::NAN)
+    );
+    println!(
+        "speed-up over MNE: {:.1}x single-threaded, {:.1}x with {threads} threads",
+        mne_s / ours_1,
+        mne_s / ours_n
+    );
+    println!(
+        "{}",
+        serde_json::json!({
+            "bench": "read_eegmmidb",
+            "files": files.len(),
+            "channel_samples_per_pass": samples,
+            "neurodl_ms_1_thread": ours_1 * 1e3,
+            "neurodl_ms_all_threads": ours_n * 1e3,
+            "threads": threads,
+            "neurodl_peak_rss_mib": rss,
+            "mne_ms": mne_s * 1e3,
+            "mne_peak_rss_mib": mne["peak_rss_mb"],
+            "speedup_1_thread": mne_s / ours_1,
+            "speedup_all_threads": mne_s / ours_n,
+        })
+    );
+}

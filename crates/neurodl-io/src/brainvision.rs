@@ -182,6 +182,7 @@ impl BrainVisionReader {
             session: None,
             annotations,
             extra,
+            warnings: Vec::new(),
         };
         Ok(BrainVisionReader {
             info,

@@ -573,7 +573,8 @@ impl Parser<'_> {
         let class = (flag_word & 0xff) as u8;
 
         let dims_elem = self.read_elem(body, &mut pos, "dimensions")?;
-        if dims_elem.dtype != MI_INT32 || !dims_elem.data.len().is_multiple_of(4) || dims_elem.data.is_empty() {
+        if dims_elem.dtype != MI_INT32 || !dims_elem.data.len().is_multiple_of(4) || dims_elem.data.is_empty()
+        {
             return Err(self.err(format!(
                 "dimensions have type {} and {} bytes, expected int32 (5) and a multiple of 4",
                 dims_elem.dtype,
@@ -946,6 +947,205 @@ fn python_repr_from_exp(sci: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const PLAIN: &[u8] = include_bytes!("../tests/fixtures/eeglab/mat_types.mat");
+    const ZIPPED: &[u8] = include_bytes!("../tests/fixtures/eeglab/mat_types_z.mat");
+
+    fn load(bytes: &[u8]) -> MatFile {
+        parse(Path::new("mat_types.mat"), bytes).expect("fixture parses")
+    }
+
+    fn num<'a>(m: &'a MatFile, name: &str) -> &'a Numeric {
+        m.get(name)
+            .and_then(MatValue::as_numeric)
+            .unwrap_or_else(|| panic!("{name} is numeric"))
+    }
+
+    /// The same SciPy-written variables, with and without zlib compression.
+    #[test]
+    fn scipy_fixtures_decode_identically_with_and_without_compression() {
+        let (plain, zipped) = (load(PLAIN), load(ZIPPED));
+        assert_eq!(plain, zipped);
+        assert_eq!(plain.vars.len(), 20);
+    }
+
+    #[test]
+    fn numeric_classes_keep_their_stored_type_and_value() {
+        let m = load(PLAIN);
+        let d = num(&m, "d");
+        assert_eq!(d.class, NumClass::Double);
+        assert_eq!(d.dims, vec![2, 3]);
+        // Column-major, as MATLAB stores it.
+        assert_eq!(d.data, NumData::F64(vec![1.0, 4.0, 2.0, 5.0, 3.0, 6.0]));
+        assert_eq!(num(&m, "s").data, NumData::F32(vec![2.5]));
+        assert_eq!(num(&m, "s").class, NumClass::Single);
+        for (name, class, value) in [
+            ("i8", NumClass::Int8, -5.0),
+            ("u8", NumClass::UInt8, 200.0),
+            ("i16", NumClass::Int16, -300.0),
+            ("u16", NumClass::UInt16, 65000.0),
+            ("i32", NumClass::Int32, -70000.0),
+            ("u32", NumClass::UInt32, 4e9),
+            ("i64", NumClass::Int64, -(2f64.powi(40))),
+        ] {
+            let n = num(&m, name);
+            assert_eq!((n.class, n.scalar()), (class, Some(value)), "{name}");
+            assert_eq!(n.python_str(0), Some(format!("{value}")), "{name}");
+        }
+        // 2^63 + 1 is not representable in f64: the integer carrier keeps it exact.
+        assert_eq!(num(&m, "u64").data, NumData::UInt(vec![(1u64 << 63) + 1]));
+        let b = num(&m, "b");
+        assert_eq!(
+            (b.class, &b.data),
+            (NumClass::Logical, &NumData::UInt(vec![1, 0]))
+        );
+        let z = num(&m, "z");
+        assert!(z.complex);
+        assert_eq!(z.scalar(), Some(1.0));
+        let e = m.get("e").expect("e");
+        assert!(e.is_empty());
+        assert_eq!(e.as_numeric().map(|n| n.dims.clone()), Some(vec![0, 3]));
+    }
+
+    #[test]
+    fn char_arrays_decode_rows_and_unicode() {
+        let m = load(PLAIN);
+        assert_eq!(m.get("c").and_then(MatValue::as_str), Some("hello"));
+        assert_eq!(m.get("ce").and_then(MatValue::as_str), Some(""));
+        assert_eq!(m.get("cu").and_then(MatValue::as_str), Some("µV ünï ✓"));
+        match m.get("cm") {
+            Some(MatValue::Char(c)) => {
+                assert_eq!(c.dims, vec![2, 2]);
+                assert_eq!(c.rows, vec!["ab".to_string(), "cd".to_string()]);
+            }
+            other => panic!("cm: {other:?}"),
+        }
+        assert_eq!(m.get("cm").and_then(MatValue::as_str), None);
+    }
+
+    #[test]
+    fn cells_and_struct_arrays_nest() {
+        let m = load(PLAIN);
+        let Some(MatValue::Cell { dims, items }) = m.get("cell") else {
+            panic!("cell")
+        };
+        assert_eq!(dims, &vec![1, 3]);
+        assert_eq!(items[0].scalar(), Some(1.0));
+        assert_eq!(items[1].as_str(), Some("x"));
+        let Some(MatValue::Cell { items: inner, .. }) = items.get(2) else {
+            panic!("inner cell")
+        };
+        assert_eq!(
+            inner[0].as_numeric().map(|n| n.data.clone()),
+            Some(NumData::UInt(vec![2]))
+        );
+
+        let st = m.get("st").and_then(MatValue::as_struct).expect("st");
+        assert_eq!(st.len(), 2);
+        assert_eq!(st.field_names, vec!["a".to_string(), "b".to_string()]);
+        assert_eq!(st.field(0, "a").and_then(MatValue::scalar), Some(1.5));
+        assert_eq!(st.field(1, "b").and_then(MatValue::as_str), Some("second"));
+        assert_eq!(
+            st.field(1, "a")
+                .and_then(MatValue::as_numeric)
+                .map(|n| n.data.clone()),
+            Some(NumData::Int(vec![1, 2, 3]))
+        );
+        assert!(st.field(2, "a").is_none());
+        assert!(st.field(0, "nope").is_none());
+        let names: Vec<&str> = st.element(1).map(|(n, _)| n).collect();
+        assert_eq!(names, ["a", "b"]);
+
+        let nested = m.get("nested").and_then(MatValue::as_struct).expect("nested");
+        let inner = nested
+            .field(0, "inner")
+            .and_then(MatValue::as_struct)
+            .expect("inner");
+        assert_eq!(inner.field(0, "x").and_then(MatValue::scalar), Some(7.0));
+    }
+
+    /// A hand-assembled big-endian file: SciPy only writes the native order.
+    #[test]
+    fn big_endian_files_decode() {
+        let mut f = vec![b' '; 116];
+        f.extend_from_slice(&[0; 8]);
+        f.extend_from_slice(&[0x01, 0x00, b'M', b'I']);
+        let mut body = Vec::new();
+        body.extend_from_slice(&[0, 0, 0, 6, 0, 0, 0, 8, 0, 0, 0, 6, 0, 0, 0, 0]); // flags: double
+        body.extend_from_slice(&[0, 0, 0, 5, 0, 0, 0, 8, 0, 0, 0, 1, 0, 0, 0, 2]); // dims 1×2
+        body.extend_from_slice(&[0, 1, 0, 1, b'x', 0, 0, 0]); // small element name "x"
+        body.extend_from_slice(&[0, 0, 0, 9, 0, 0, 0, 16]);
+        body.extend_from_slice(&1.5f64.to_be_bytes());
+        body.extend_from_slice(&(-2.0f64).to_be_bytes());
+        f.extend_from_slice(&[0, 0, 0, 14]);
+        f.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        f.extend_from_slice(&body);
+        let m = parse(Path::new("be.mat"), &f).expect("big-endian parses");
+        assert_eq!(num(&m, "x").data, NumData::F64(vec![1.5, -2.0]));
+    }
+
+    #[test]
+    fn hdf5_and_v4_files_are_unsupported_not_malformed() {
+        let mut v73 = PLAIN.to_vec();
+        v73[124..126].copy_from_slice(&0x0200u16.to_le_bytes());
+        let err = parse(Path::new("x.set"), &v73).unwrap_err().to_string();
+        assert!(err.contains("v7.3") && err.contains("-v7"), "{err}");
+        let mut hdf = vec![0u8; 1024];
+        hdf[512..520].copy_from_slice(b"\x89HDF\r\n\x1a\n");
+        assert!(matches!(
+            parse(Path::new("x.set"), &hdf),
+            Err(Error::Unsupported { .. })
+        ));
+        let v4 = [0u8, 0, 0, 0, 2, 0, 0, 0].repeat(20);
+        assert!(matches!(
+            parse(Path::new("x.mat"), &v4),
+            Err(Error::Unsupported { .. })
+        ));
+    }
+
+    /// Every prefix of both fixtures fails cleanly (or, at a variable boundary, parses).
+    #[test]
+    fn truncation_never_panics() {
+        for bytes in [PLAIN, ZIPPED] {
+            for len in 0..bytes.len() {
+                if let Err(e) = parse(Path::new("t.mat"), &bytes[..len]) {
+                    assert!(matches!(e, Error::Malformed { .. }), "{len}: {e}");
+                }
+            }
+        }
+    }
+
+    /// Single-byte corruptions anywhere give a value or an error, never a panic.
+    #[test]
+    fn byte_flips_never_panic() {
+        for bytes in [PLAIN, ZIPPED] {
+            for pos in 0..bytes.len() {
+                for flip in [0x01u8, 0x80, 0xff] {
+                    let mut b = bytes.to_vec();
+                    b[pos] ^= flip;
+                    let _ = parse(Path::new("f.mat"), &b);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn hostile_sizes_are_rejected_before_allocating() {
+        // A cell claiming 2^31 items in a 40-byte body.
+        let mut f = PLAIN[..128].to_vec();
+        let mut body = Vec::new();
+        body.extend_from_slice(&[6, 0, 0, 0, 8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]);
+        body.extend_from_slice(&[5, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0x7f, 1, 0, 0, 0]);
+        body.extend_from_slice(&[1, 0, 1, 0, b'c', 0, 0, 0]);
+        f.extend_from_slice(&[14, 0, 0, 0]);
+        f.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        f.extend_from_slice(&body);
+        let err = parse(Path::new("bomb.mat"), &f).unwrap_err().to_string();
+        assert!(
+            err.contains("bomb.mat") && err.contains("c:") && err.contains("declares"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn python_repr_matches_cpython() {

@@ -771,6 +771,13 @@ fn read_annotations(
             } else {
                 0.0
             };
+            if duration < 0.0 {
+                // MNE stops on an assertion here; a negative length means a broken event table.
+                return Err(f.malformed(
+                    &field_name("duration"),
+                    format!("duration {duration} is negative"),
+                ));
+            }
             let type_value = value("type");
             let description = event_label(type_value).ok_or_else(|| {
                 f.malformed(

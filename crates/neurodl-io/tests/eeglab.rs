@@ -666,6 +666,19 @@ fn invalid_fields_are_reported_by_name() {
             "text or a number",
         ),
         (
+            "duration-negative",
+            with(
+                base_fields(),
+                "event",
+                Some(table(
+                    &["type", "latency", "duration"],
+                    vec![vec![s("x"), num(3.0), num(-2.0)]],
+                )),
+            ),
+            "event(1).duration",
+            "negative",
+        ),
+        (
             "event-no-type",
             with(
                 base_fields(),

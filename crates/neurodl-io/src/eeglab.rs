@@ -308,6 +308,7 @@ fn parse_dataset(path: &Path, mat: &MatFile) -> Result<Parsed> {
             session,
             annotations,
             extra,
+            warnings: Vec::new(),
         },
         n_channels,
         layout: f.layout,

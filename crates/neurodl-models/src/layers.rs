@@ -1,0 +1,309 @@
+//! Building blocks shared by the models: PyTorch-equivalent initialisation, convolution
+//! constructors with explicit (possibly asymmetric) padding, braindecode's max-norm constraints
+//! and activations.
+
+use burn::module::{Module, Param};
+use burn::nn::conv::{Conv1d, Conv1dConfig, Conv2d, Conv2dConfig};
+use burn::nn::{Linear, LinearConfig, PaddingConfig1d, PaddingConfig2d};
+use burn::tensor::{Device, Distribution, Tensor};
+
+/// How a weight is initialised. The models start from the same distributions as braindecode so
+/// that training from scratch behaves alike; parity tests load explicit weights instead.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Init {
+    /// PyTorch's default for `Conv*d`/`Linear`: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight
+    /// and bias alike.
+    TorchDefault,
+    /// `xavier_uniform_(gain=1)` on the weight, zero bias (braindecode's Schirrmeister models
+    /// and EEGNet's `glorot_weight_zero_bias`).
+    XavierZeroBias,
+    /// `kaiming_uniform_()` (a=0) on the weight, PyTorch default bias (ATCNet's TCN convs).
+    KaimingUniform,
+}
+
+/// Fans as PyTorch computes them from a weight in PyTorch layout `[out, in/groups, k...]`.
+fn torch_fans(torch_shape: &[usize]) -> (usize, usize) {
+    let receptive: usize = torch_shape[2..].iter().product();
+    (torch_shape[1] * receptive, torch_shape[0] * receptive)
+}
+
+fn uniform<const D: usize>(shape: [usize; D], bound: f64, device: &Device) -> Param<Tensor<D>> {
+    Param::from_tensor(Tensor::random(
+        shape,
+        Distribution::Uniform(-bound, bound),
+        device,
+    ))
+}
+
+/// Weight and optional bias initialised per `init`, with fans taken from `torch_shape`.
+fn weight_and_bias<const D: usize>(
+    shape: [usize; D],
+    torch_shape: &[usize],
+    n_bias: Option<usize>,
+    init: Init,
+    device: &Device,
+) -> (Param<Tensor<D>>, Option<Param<Tensor<1>>>) {
+    let (fan_in, fan_out) = torch_fans(torch_shape);
+    let default_bound = 1.0 / (fan_in.max(1) as f64).sqrt();
+    let weight_bound = match init {
+        Init::TorchDefault => default_bound,
+        Init::XavierZeroBias => (6.0 / (fan_in + fan_out).max(1) as f64).sqrt(),
+        Init::KaimingUniform => (6.0 / fan_in.max(1) as f64).sqrt(),
+    };
+    let weight = uniform(shape, weight_bound, device);
+    let bias = n_bias.map(|n| match init {
+        Init::XavierZeroBias => Param::from_tensor(Tensor::zeros([n], device)),
+        _ => uniform([n], default_bound, device),
+    });
+    (weight, bias)
+}
+
+/// A 2-D convolution laid out as PyTorch's `nn.Conv2d`, with explicit padding
+/// `[top, left, bottom, right]`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conv2d(
+    channels: [usize; 2],
+    kernel: [usize; 2],
+    groups: usize,
+    padding: [usize; 4],
+    bias: bool,
+    init: Init,
+    device: &Device,
+) -> Conv2d {
+    let [top, left, bottom, right] = padding;
+    let mut conv = Conv2dConfig::new(channels, kernel)
+        .with_groups(groups)
+        .with_bias(bias)
+        .with_padding(PaddingConfig2d::Explicit(top, left, bottom, right))
+        .init(device);
+    let shape = [channels[1], channels[0] / groups, kernel[0], kernel[1]];
+    let (w, b) = weight_and_bias(shape, &shape, bias.then_some(channels[1]), init, device);
+    conv.weight = w;
+    conv.bias = b;
+    conv
+}
+
+/// A 1-D convolution laid out as PyTorch's `nn.Conv1d`, with explicit `(left, right)` padding.
+pub(crate) fn conv1d(
+    channels: [usize; 2],
+    kernel: usize,
+    dilation: usize,
+    padding: (usize, usize),
+    bias: bool,
+    init: Init,
+    device: &Device,
+) -> Conv1d {
+    let mut conv = Conv1dConfig::new(channels[0], channels[1], kernel)
+        .with_dilation(dilation)
+        .with_bias(bias)
+        .with_padding(PaddingConfig1d::Explicit(padding.0, padding.1))
+        .init(device);
+    let shape = [channels[1], channels[0], kernel];
+    let (w, b) = weight_and_bias(shape, &shape, bias.then_some(channels[1]), init, device);
+    conv.weight = w;
+    conv.bias = b;
+    conv
+}
+
+/// A linear layer. Burn stores the weight as `[in, out]` (PyTorch: `[out, in]`); weight import
+/// transposes.
+pub(crate) fn linear(d_in: usize, d_out: usize, init: Init, device: &Device) -> Linear {
+    let mut lin = LinearConfig::new(d_in, d_out).init(device);
+    let (w, b) = weight_and_bias([d_in, d_out], &[d_out, d_in], Some(d_out), init, device);
+    lin.weight = w;
+    lin.bias = b;
+    lin
+}
+
+/// `torch.renorm(w, p=2, dim=0, maxnorm)`: every slice along the first axis whose L2 norm exceeds
+/// `max_norm` is scaled to `max_norm / (norm + 1e-7)` times itself (the 1e-7 is PyTorch's), the
+/// others are left alone. braindecode applies it as a weight parametrisation, so it runs at every
+/// forward and gradients flow through it.
+pub(crate) fn renorm<const D: usize>(w: Tensor<D>, max_norm: f64) -> Tensor<D> {
+    let dims = w.dims();
+    let rows = dims[0];
+    let flat: Tensor<2> = w.reshape([rows as i64, -1]);
+    let norm = flat.clone().square().sum_dim(1).sqrt();
+    let scale = norm.clone().add_scalar(1e-7).recip().mul_scalar(max_norm);
+    let scale = scale.mask_fill(norm.lower_equal_elem(max_norm), 1.0);
+    (flat * scale).reshape(dims)
+}
+
+/// braindecode's `MaxNorm` parametrisation (used by `MaxNormLinear`): the L2 norm is taken over
+/// PyTorch's dim 0 of the `[out, in]` weight, i.e. one norm per input feature, and the weight is
+/// always rescaled by `clamp(n, m/2, m) / (max(n, m/2) + eps)`. In Burn's `[in, out]` layout that
+/// norm runs along dim 1.
+pub(crate) fn max_norm_linear_weight(w: Tensor<2>, max_norm: f64, eps: f64) -> Tensor<2> {
+    let norm = w.clone().square().sum_dim(1).sqrt();
+    let denom = norm.clamp_min(max_norm / 2.0);
+    let number = denom.clone().clamp_max(max_norm);
+    w * (number / denom.add_scalar(eps))
+}
+
+/// braindecode's `safe_log`: `log(max(x, eps))`.
+pub(crate) fn safe_log<const D: usize>(x: Tensor<D>, eps: f64) -> Tensor<D> {
+    x.clamp_min(eps).log()
+}
+
+fn dropout_channels(x: Tensor<4>, prob: f64, training: bool) -> Tensor<4> {
+    if !training || prob == 0.0 || !x.device().is_autodiff() {
+        return x;
+    }
+    let [b, c, _, _] = x.dims();
+    let keep = 1.0 - prob;
+    let mask: Tensor<4> = Tensor::random([b, c, 1, 1], Distribution::Bernoulli(keep), &x.device());
+    x * mask.mul_scalar(1.0 / keep)
+}
+
+/// Output length of a convolution or pooling window sliding over `len` samples.
+pub(crate) fn window_out(len: usize, kernel: usize, stride: usize, dilation: usize) -> Option<usize> {
+    let span = dilation * (kernel - 1) + 1;
+    (len >= span).then(|| (len - span) / stride + 1)
+}
+
+/// Number of trainable parameters: every float parameter except BatchNorm running statistics,
+/// which PyTorch keeps as buffers (Burn's `num_params()` counts them).
+pub fn trainable_params<M: Module>(module: &M) -> usize {
+    crate::weights::list_params(module)
+        .iter()
+        .filter(|p| !p.is_running_stat())
+        .map(|p| p.shape.iter().product::<usize>())
+        .sum()
+}
+
+/// 1-D pooling along the last axis of `[batch, channels, time]`, without padding and in floor
+/// mode, as `nn.AvgPool2d`/`nn.MaxPool2d` with a `(k, 1)` kernel in braindecode.
+pub(crate) fn pool1d(x: Tensor<3>, mode: crate::PoolMode, kernel: usize, stride: usize) -> Tensor<3> {
+    use burn::tensor::module::{avg_pool1d, max_pool1d};
+    use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
+    match mode {
+        crate::PoolMode::Mean => avg_pool1d(x, AvgPoolOptions::new([kernel]).with_stride([stride])),
+        crate::PoolMode::Max => max_pool1d(x, MaxPoolOptions::new([kernel]).with_stride([stride])),
+    }
+}
+
+/// A 1-D convolution without padding from a raw weight `[out, in, k]`.
+pub(crate) fn conv1d_raw(
+    x: Tensor<3>,
+    weight: Tensor<3>,
+    bias: Option<Tensor<1>>,
+    stride: usize,
+) -> Tensor<3> {
+    use burn::tensor::ops::ConvOptions;
+    burn::tensor::module::conv1d(x, weight, bias, ConvOptions::new([stride], [0], [1], 1))
+}
+
+/// A BatchNorm with PyTorch's parameters (`momentum` is PyTorch's, not Keras').
+pub(crate) fn batch_norm(n: usize, momentum: f64, eps: f64, device: &Device) -> burn::nn::BatchNorm {
+    burn::nn::BatchNormConfig::new(n)
+        .with_momentum(momentum)
+        .with_epsilon(eps)
+        .init(device)
+}
+
+/// Pooling along the last axis of `[batch, channels, height, time]` with a `(1, k)` window and
+/// stride, as EEGNet's `nn.AvgPool2d(kernel_size=(1, k))`.
+pub(crate) fn pool2d_time(x: Tensor<4>, mode: crate::PoolMode, kernel: usize) -> Tensor<4> {
+    use burn::tensor::module::{avg_pool2d, max_pool2d};
+    use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
+    match mode {
+        crate::PoolMode::Mean => avg_pool2d(x, AvgPoolOptions::new([1, kernel])),
+        crate::PoolMode::Max => max_pool2d(x, MaxPoolOptions::new([1, kernel])),
+    }
+}
+
+/// A 2-D convolution from a raw weight, with symmetric padding and groups.
+pub(crate) fn conv2d_raw(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    padding: [usize; 2],
+    groups: usize,
+) -> Tensor<4> {
+    use burn::tensor::ops::ConvOptions;
+    burn::tensor::module::conv2d(x, weight, bias, ConvOptions::new([1, 1], padding, [1, 1], groups))
+}
+
+/// Channel-wise dropout (`nn.Dropout2d`): whole feature maps are zeroed during training. Burn has
+/// no such layer; this one follows Burn's `Dropout` in being active only on an autodiff device
+/// with its training flag set.
+#[derive(Module, Debug)]
+pub(crate) struct ChannelDropout {
+    pub prob: f64,
+    pub training: Param<burn::module::Flag>,
+}
+
+impl ChannelDropout {
+    pub fn new(prob: f64) -> Self {
+        Self {
+            prob,
+            training: Param::from_bool(true),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        dropout_channels(x, self.prob, self.training.is_enabled())
+    }
+}
+
+struct DropoutSwitch {
+    stack: Vec<String>,
+}
+
+impl burn::module::ModuleMapper for DropoutSwitch {
+    fn enter_module(&mut self, _name: &str, container_type: &str) {
+        self.stack.push(container_type.to_string());
+    }
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.stack.pop();
+    }
+    fn map_flag(&mut self, flag: Param<burn::module::Flag>) -> Param<burn::module::Flag> {
+        match self.stack.last().map(String::as_str) {
+            Some("Struct:Dropout" | "Struct:ChannelDropout") => flag.with_value(false),
+            _ => flag,
+        }
+    }
+}
+
+/// Switches every dropout layer of `model` off, leaving BatchNorm in training mode: for
+/// deterministic fine-tuning, and for comparing a training step with PyTorch, whose dropout
+/// masks cannot be reproduced. Survives [`Module::train`].
+pub fn without_dropout<M: Module>(model: M) -> M {
+    model.map(&mut DropoutSwitch { stack: Vec::new() })
+}
+
+/// A 2-D convolution from a raw weight with `[(top, bottom), (left, right)]` padding.
+pub(crate) fn conv2d_pairs(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    padding: [(usize, usize); 2],
+    groups: usize,
+) -> Tensor<4> {
+    use burn::tensor::ops::ConvOptions;
+    burn::tensor::module::conv2d(
+        x,
+        weight,
+        bias,
+        ConvOptions::new_with_padding([1, 1], padding, [1, 1], groups),
+    )
+}
+
+/// A causal 1-D convolution (left padding only) from a raw weight `[out, in, k]`.
+pub(crate) fn causal_conv1d(
+    x: Tensor<3>,
+    weight: Tensor<3>,
+    bias: Option<Tensor<1>>,
+    dilation: usize,
+) -> Tensor<3> {
+    use burn::tensor::ops::ConvOptions;
+    let [_, _, k] = weight.dims();
+    let options = ConvOptions::new_with_padding([1], [((k - 1) * dilation, 0)], [dilation], 1);
+    burn::tensor::module::conv1d(x, weight, bias, options)
+}
+
+/// PyTorch's `padding="same"` for stride 1: the extra sample of an even kernel goes at the end.
+pub(crate) fn same_padding(kernel: usize) -> (usize, usize) {
+    let total = kernel - 1;
+    (total / 2, total - total / 2)
+}

@@ -1,0 +1,297 @@
+//! EEGNet v4 (Lawhern et al. 2018).
+
+use burn::module::Module;
+use burn::nn::conv::Conv2d;
+use burn::nn::{BatchNorm, Dropout, DropoutConfig, Linear};
+use burn::tensor::activation::elu;
+use burn::tensor::{Device, Tensor};
+
+use super::{FinalConvLength, PoolMode, check_momentum, check_nonzero, check_prob};
+use crate::layers::{Init, batch_norm, conv2d, conv2d_raw, linear, pool2d_time, renorm, window_out};
+use crate::{EegModel, ModelError, SignalShape, check_input};
+
+const NAME: &str = "EEGNet";
+
+/// Hyper-parameters of [`EEGNet`]; `Default` equals braindecode 1.8's `EEGNet` (= `EEGNetv4`)
+/// defaults. The activation is braindecode's default ELU; BatchNorm layers are affine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EEGNetConfig {
+    /// Classifier length (`Auto`).
+    pub final_conv_length: FinalConvLength,
+    /// Pooling operation (`Mean`).
+    pub pool_mode: PoolMode,
+    /// Number of temporal filters F1 (8).
+    pub f1: usize,
+    /// Depth multiplier D of the depthwise spatial convolution (2).
+    pub d: usize,
+    /// Number of pointwise filters F2; `None` means F1 * D.
+    pub f2: Option<usize>,
+    /// Temporal kernel length (64).
+    pub kernel_length: usize,
+    /// Depthwise (separable) kernel length (16).
+    pub depthwise_kernel_length: usize,
+    /// First pooling size (4).
+    pub pool1_kernel_size: usize,
+    /// Second pooling size (8).
+    pub pool2_kernel_size: usize,
+    /// Max L2 norm of each spatial filter, enforced at every forward (1).
+    pub conv_spatial_max_norm: f64,
+    /// BatchNorm momentum, PyTorch convention (0.01).
+    pub batch_norm_momentum: f64,
+    /// BatchNorm epsilon (1e-3).
+    pub batch_norm_eps: f64,
+    /// Dropout probability (0.25).
+    pub drop_prob: f64,
+    /// Use a flatten + max-norm linear classifier instead of the convolutional one (false).
+    pub final_layer_with_constraint: bool,
+    /// Max norm of the linear classifier's rows when `final_layer_with_constraint` (0.25).
+    pub norm_rate: f64,
+}
+
+impl Default for EEGNetConfig {
+    fn default() -> Self {
+        Self {
+            final_conv_length: FinalConvLength::Auto,
+            pool_mode: PoolMode::Mean,
+            f1: 8,
+            d: 2,
+            f2: None,
+            kernel_length: 64,
+            depthwise_kernel_length: 16,
+            pool1_kernel_size: 4,
+            pool2_kernel_size: 8,
+            conv_spatial_max_norm: 1.0,
+            batch_norm_momentum: 0.01,
+            batch_norm_eps: 1e-3,
+            drop_prob: 0.25,
+            final_layer_with_constraint: false,
+            norm_rate: 0.25,
+        }
+    }
+}
+
+/// The classifier, named as braindecode's `final_layer` sequential: one of the two is present.
+#[derive(Module, Debug)]
+pub(crate) struct EEGNetClassifier {
+    pub conv_classifier: Option<Conv2d>,
+    pub linearconstraint: Option<Linear>,
+}
+
+/// EEGNet v4 of Lawhern et al. (2018), *EEGNet: a compact convolutional neural network for
+/// EEG-based brain–computer interfaces*, Journal of Neural Engineering 15(5):056013,
+/// doi:10.1088/1741-2552/aace8c, as braindecode 1.8's `EEGNet`.
+///
+/// Temporal convolution, depthwise spatial convolution with a max-norm constraint (re-applied at
+/// every forward, as braindecode's weight parametrisation does), depthwise-separable convolution,
+/// and a convolutional classifier.
+#[derive(Module, Debug)]
+pub struct EEGNet {
+    pub(crate) conv_temporal: Conv2d,
+    pub(crate) bnorm_temporal: BatchNorm,
+    pub(crate) conv_spatial: Conv2d,
+    pub(crate) bnorm_1: BatchNorm,
+    pub(crate) drop_1: Dropout,
+    pub(crate) conv_separable_depth: Conv2d,
+    pub(crate) conv_separable_point: Conv2d,
+    pub(crate) bnorm_2: BatchNorm,
+    pub(crate) drop_2: Dropout,
+    pub(crate) final_layer: EEGNetClassifier,
+    #[module(skip)]
+    config: EEGNetConfig,
+    #[module(skip)]
+    signal: SignalShape,
+    #[module(skip)]
+    n_preds: usize,
+}
+
+impl EEGNetConfig {
+    /// Builds the model for `signal` on `device`, initialised as braindecode does (Xavier
+    /// uniform weights, zero biases).
+    pub fn init(&self, signal: &SignalShape, device: &Device) -> Result<EEGNet, ModelError> {
+        signal.validate(NAME)?;
+        let f1 = self.f1;
+        let f1d = self.f1 * self.d;
+        let f2 = self.f2.unwrap_or(f1d);
+        check_nonzero(
+            NAME,
+            &[
+                ("F1", f1),
+                ("D", self.d),
+                ("F2", f2),
+                ("kernel_length", self.kernel_length),
+                ("depthwise_kernel_length", self.depthwise_kernel_length),
+                ("pool1_kernel_size", self.pool1_kernel_size),
+                ("pool2_kernel_size", self.pool2_kernel_size),
+            ],
+        )?;
+        check_prob(NAME, "drop_prob", self.drop_prob)?;
+        check_momentum(NAME, self.batch_norm_momentum)?;
+        for (what, v) in [
+            ("conv_spatial_max_norm", self.conv_spatial_max_norm),
+            ("norm_rate", self.norm_rate),
+            ("batch_norm_eps", self.batch_norm_eps),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(ModelError::InvalidConfig {
+                    model: NAME,
+                    reason: format!("{what} must be positive, got {v}"),
+                });
+            }
+        }
+        let too_short = |what: &str| ModelError::InvalidConfig {
+            model: NAME,
+            reason: format!("n_times = {} is too short for the {what}", signal.n_times),
+        };
+        // 'same'-style padding of k // 2 on both sides: an even kernel adds one sample.
+        let pad1 = self.kernel_length / 2;
+        let t1 = signal.n_times + 2 * pad1 - self.kernel_length + 1;
+        let p1 = window_out(t1, self.pool1_kernel_size, self.pool1_kernel_size, 1)
+            .ok_or_else(|| too_short("first pooling"))?;
+        let pad2 = self.depthwise_kernel_length / 2;
+        // pad = k // 2 on both sides never shrinks the axis: t >= input length.
+        let t2 = p1 + 2 * pad2 + 1 - self.depthwise_kernel_length;
+        let p2 = window_out(t2, self.pool2_kernel_size, self.pool2_kernel_size, 1)
+            .ok_or_else(|| too_short("second pooling"))?;
+        let final_len = match self.final_conv_length {
+            FinalConvLength::Auto => p2,
+            FinalConvLength::Fixed(l) if self.final_layer_with_constraint && l != p2 => {
+                return Err(ModelError::InvalidConfig {
+                    model: NAME,
+                    reason: format!(
+                        "final_layer_with_constraint needs final_conv_length = {p2} (or Auto), got {l}"
+                    ),
+                });
+            }
+            FinalConvLength::Fixed(l) if l >= 1 && l <= p2 => l,
+            FinalConvLength::Fixed(l) => {
+                return Err(ModelError::InvalidConfig {
+                    model: NAME,
+                    reason: format!(
+                        "final_conv_length {l} must be in 1..={p2} for n_times = {}",
+                        signal.n_times
+                    ),
+                });
+            }
+        };
+        let bn = |n| batch_norm(n, self.batch_norm_momentum, self.batch_norm_eps, device);
+        let init = Init::XavierZeroBias;
+        let final_layer = if self.final_layer_with_constraint {
+            EEGNetClassifier {
+                conv_classifier: None,
+                linearconstraint: Some(linear(f2 * p2, signal.n_outputs, init, device)),
+            }
+        } else {
+            EEGNetClassifier {
+                conv_classifier: Some(conv2d(
+                    [f2, signal.n_outputs],
+                    [1, final_len],
+                    1,
+                    [0; 4],
+                    true,
+                    init,
+                    device,
+                )),
+                linearconstraint: None,
+            }
+        };
+        Ok(EEGNet {
+            conv_temporal: conv2d(
+                [1, f1],
+                [1, self.kernel_length],
+                1,
+                [0, pad1, 0, pad1],
+                false,
+                init,
+                device,
+            ),
+            bnorm_temporal: bn(f1),
+            conv_spatial: conv2d([f1, f1d], [signal.n_chans, 1], f1, [0; 4], false, init, device),
+            bnorm_1: bn(f1d),
+            drop_1: DropoutConfig::new(self.drop_prob).init(),
+            conv_separable_depth: conv2d(
+                [f1d, f1d],
+                [1, self.depthwise_kernel_length],
+                f1d,
+                [0, pad2, 0, pad2],
+                false,
+                init,
+                device,
+            ),
+            conv_separable_point: conv2d([f1d, f2], [1, 1], 1, [0; 4], false, init, device),
+            bnorm_2: bn(f2),
+            drop_2: DropoutConfig::new(self.drop_prob).init(),
+            final_layer,
+            config: self.clone(),
+            signal: signal.clone(),
+            n_preds: p2 - final_len + 1,
+        })
+    }
+}
+
+impl EEGNet {
+    /// The hyper-parameters the model was built with.
+    pub fn config(&self) -> &EEGNetConfig {
+        &self.config
+    }
+
+    /// Dense predictions `[batch, n_outputs, n_preds]`; `n_preds` is 1 unless
+    /// `final_conv_length` is `Fixed`.
+    pub fn forward_dense(&self, x: Tensor<3>) -> Result<Tensor<3>, ModelError> {
+        check_input(NAME, &self.signal, &x)?;
+        let cfg = &self.config;
+        let [b, c, t] = x.dims();
+        let x: Tensor<4> = x.reshape([b, 1, c, t]);
+        let x = self.bnorm_temporal.forward(self.conv_temporal.forward(x));
+        let w = renorm(self.conv_spatial.weight.val(), cfg.conv_spatial_max_norm);
+        let x = conv2d_raw(x, w, None, [0, 0], cfg.f1);
+        let x = elu(self.bnorm_1.forward(x), 1.0);
+        let x = self
+            .drop_1
+            .forward(pool2d_time(x, cfg.pool_mode, cfg.pool1_kernel_size));
+        let x = self
+            .conv_separable_point
+            .forward(self.conv_separable_depth.forward(x));
+        let x = elu(self.bnorm_2.forward(x), 1.0);
+        let x = self
+            .drop_2
+            .forward(pool2d_time(x, cfg.pool_mode, cfg.pool2_kernel_size));
+        let n_out = self.signal.n_outputs;
+        if let Some(conv) = &self.final_layer.conv_classifier {
+            let y = conv.forward(x);
+            let [_, _, _, n_preds] = y.dims();
+            return Ok(y.reshape([b, n_out, n_preds]));
+        }
+        let Some(lin) = &self.final_layer.linearconstraint else {
+            unreachable!("init() always builds exactly one EEGNet classifier");
+        };
+        let flat: Tensor<2> = x.flatten(1, 3);
+        let w = renorm(lin.weight.val().transpose(), cfg.norm_rate).transpose();
+        let y = burn::tensor::module::linear(flat, w, lin.bias.as_ref().map(|b| b.val()));
+        Ok(y.reshape([b, n_out, 1]))
+    }
+}
+
+impl EegModel for EEGNet {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn signal(&self) -> &SignalShape {
+        &self.signal
+    }
+
+    /// Per-trial predictions; in dense mode the mean over the prediction positions.
+    fn forward(&self, x: Tensor<3>) -> Result<Tensor<2>, ModelError> {
+        Ok(self.forward_dense(x)?.mean_dim(2).squeeze_dim(2))
+    }
+
+    fn braindecode_key(&self, path: &str) -> String {
+        match path {
+            // Max-norm weights are registered as parametrisations in braindecode.
+            "conv_spatial.weight" | "final_layer.linearconstraint.weight" => {
+                path.replace(".weight", ".parametrizations.weight.original")
+            }
+            _ => path.to_string(),
+        }
+    }
+}

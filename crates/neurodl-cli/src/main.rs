@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod commands;
 
-/// Deep learning for neuroscience: read, convert and inspect EEG recordings.
+/// Deep learning for neuroscience: read, convert and inspect EEG recordings; list EEG models.
 ///
 /// Supported formats: EDF/EDF+ and BDF/BDF+ (.edf, .bdf), BrainVision (.vhdr),
 /// EEGLAB (.set), and BIDS EEG datasets (a folder with dataset_description.json).
@@ -55,6 +55,34 @@ enum Command {
         #[arg(long)]
         overwrite: bool,
     },
+    /// List the EEG models (ShallowFBCSPNet, Deep4Net, EEGNet, EEGConformer, ATCNet) with their
+    /// papers and trainable parameter counts for an input shape.
+    ///
+    /// Unset shape options default to 22 channels x 1125 samples at 250 Hz and 4 outputs
+    /// (BCI Competition IV 2a trials). Counts equal braindecode 1.8's.
+    #[command(
+        after_help = "Examples:\n  neurodl models\n  neurodl models --n-chans 64 --n-times 480 --sfreq 160 --n-outputs 4 --json\n  neurodl models --n-chans 64 --window-seconds 3 --sfreq 160"
+    )]
+    Models {
+        /// Number of EEG channels.
+        #[arg(long)]
+        n_chans: Option<usize>,
+        /// Samples per input window.
+        #[arg(long)]
+        n_times: Option<usize>,
+        /// Window length in seconds (with --sfreq), instead of --n-times.
+        #[arg(long)]
+        window_seconds: Option<f64>,
+        /// Sampling rate in Hz.
+        #[arg(long)]
+        sfreq: Option<f64>,
+        /// Number of outputs (classes).
+        #[arg(long)]
+        n_outputs: Option<usize>,
+        /// Print JSON for scripts instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -66,6 +94,23 @@ fn main() -> ExitCode {
             output,
             overwrite,
         } => commands::convert::run(&input, &output, overwrite),
+        Command::Models {
+            n_chans,
+            n_times,
+            window_seconds,
+            sfreq,
+            n_outputs,
+            json,
+        } => {
+            let shape = commands::models::ShapeArgs {
+                n_chans,
+                n_times,
+                window_seconds,
+                sfreq,
+                n_outputs,
+            };
+            commands::models::run(&shape, json)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

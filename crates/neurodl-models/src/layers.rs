@@ -212,18 +212,6 @@ pub(crate) fn pool2d_time(x: Tensor<4>, mode: crate::PoolMode, kernel: usize) ->
     }
 }
 
-/// A 2-D convolution from a raw weight, with symmetric padding and groups.
-pub(crate) fn conv2d_raw(
-    x: Tensor<4>,
-    weight: Tensor<4>,
-    bias: Option<Tensor<1>>,
-    padding: [usize; 2],
-    groups: usize,
-) -> Tensor<4> {
-    use burn::tensor::ops::ConvOptions;
-    burn::tensor::module::conv2d(x, weight, bias, ConvOptions::new([1, 1], padding, [1, 1], groups))
-}
-
 /// Channel-wise dropout (`nn.Dropout2d`): whole feature maps are zeroed during training. Burn has
 /// no such layer; this one follows Burn's `Dropout` in being active only on an autodiff device
 /// with its training flag set.

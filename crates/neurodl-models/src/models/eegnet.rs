@@ -228,6 +228,59 @@ impl EEGNetConfig {
     }
 }
 
+/// The `(1, K)` temporal convolution of a one-map input `[B, 1, C, T]` by `F` filters
+/// `[F, 1, 1, K]`, with `pad` zeros on both sides, as one matrix product over blocks of `S`
+/// output samples: each block reads a window of `S + K - 1` inputs and multiplies it by a
+/// `[S + K - 1, F * S]` banded (Toeplitz) matrix built from the filters. Burn's im2col route
+/// materialises a `[B * C * T, K]` matrix (about 400 MB for a batch of 64 x 22 x 1125) and
+/// computes the weight gradient in a direct loop; this route needs twice the multiply-adds but
+/// only a window copy about twice the input's size, in one well-shaped product.
+fn temporal_filters(x: Tensor<4>, w: Tensor<4>, pad: usize) -> Tensor<4> {
+    use burn::tensor::{Int, TensorData};
+    let [b, _, c, t] = x.dims();
+    let [f, _, _, k] = w.dims();
+    let block = k.max(32);
+    let t_out = t + 2 * pad + 1 - k;
+    let n_blocks = t_out.div_ceil(block);
+    let span = block + k - 1;
+    let needed = n_blocks * block + k - 1;
+    let device = x.device();
+    let rows: Tensor<2> = x.reshape([b * c, t]);
+    let right = needed - (t + pad);
+    let padded = Tensor::cat(
+        vec![
+            Tensor::zeros([b * c, pad], &device),
+            rows,
+            Tensor::zeros([b * c, right], &device),
+        ],
+        1,
+    );
+    let windows: Vec<Tensor<2>> = (0..n_blocks)
+        .map(|i| padded.clone().narrow(1, i * block, span))
+        .collect();
+    let windows: Tensor<3> = Tensor::stack(windows, 1);
+    let windows: Tensor<2> = windows.reshape([b * c * n_blocks, span]);
+    // band[i, f, j] = w[f, i - j] inside the band, 0 outside (index k points at a zero column).
+    let w_ext = Tensor::cat(vec![w.reshape([f, k]), Tensor::zeros([f, 1], &device)], 1);
+    let idx: Vec<i64> = (0..span)
+        .flat_map(|i| {
+            (0..block).map(move |j| {
+                if i >= j && i - j < k {
+                    (i - j) as i64
+                } else {
+                    k as i64
+                }
+            })
+        })
+        .collect();
+    let idx: Tensor<1, Int> = Tensor::from_data(TensorData::new(idx, [span * block]), &device);
+    let band: Tensor<3> = w_ext.select(1, idx).reshape([f, span, block]);
+    let band: Tensor<2> = band.swap_dims(0, 1).reshape([span, f * block]);
+    let y: Tensor<5> = windows.matmul(band).reshape([b, c, n_blocks, f, block]);
+    let y: Tensor<4> = y.permute([0, 3, 1, 2, 4]).reshape([b, f, c, n_blocks * block]);
+    y.narrow(3, 0, t_out)
+}
+
 /// The grouped `(C, 1)` spatial convolution as one batched matrix product: group `g` maps its
 /// input map `[C, T]` through its `D` filters `[D, C]`. Burn's CPU backend runs grouped
 /// convolutions (and their gradients) as direct loops, several times slower than this product.
@@ -277,7 +330,14 @@ impl EEGNet {
         let cfg = &self.config;
         let [b, c, t] = x.dims();
         let x: Tensor<4> = x.reshape([b, 1, c, t]);
-        let x = self.bnorm_temporal.forward(self.conv_temporal.forward(x));
+        // Measured on 2 CPU cores: the banded product makes a training step ~25 % faster, the
+        // im2col convolution makes inference ~30 % faster; both give the same values.
+        let x = if x.device().is_autodiff() {
+            temporal_filters(x, self.conv_temporal.weight.val(), cfg.kernel_length / 2)
+        } else {
+            self.conv_temporal.forward(x)
+        };
+        let x = self.bnorm_temporal.forward(x);
         let w = renorm(self.conv_spatial.weight.val(), cfg.conv_spatial_max_norm);
         let x = elu(self.bnorm_1.forward(spatial_filters(x, w, cfg.f1)), 1.0);
         let x = self
@@ -326,6 +386,34 @@ impl EegModel for EEGNet {
                 path.replace(".weight", ".parametrizations.weight.original")
             }
             _ => path.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    #[test]
+    fn banded_temporal_filters_equal_the_convolution() {
+        let device = Device::default();
+        for (t, k) in [(300, 64), (37, 8), (5, 16), (64, 1)] {
+            let conv = conv2d(
+                [1, 3],
+                [1, k],
+                1,
+                [0, k / 2, 0, k / 2],
+                false,
+                Init::XavierZeroBias,
+                &device,
+            );
+            let x = Tensor::<4>::random([2, 1, 4, t], Distribution::Normal(0.0, 1.0), &device);
+            let want = conv.forward(x.clone());
+            let got = temporal_filters(x, conv.weight.val(), k / 2);
+            assert_eq!(got.dims(), want.dims(), "t={t} k={k}");
+            let err = (got - want).abs().max().into_scalar::<f32>();
+            assert!(err < 1e-5, "t={t} k={k}: {err}");
         }
     }
 }

@@ -15,7 +15,8 @@ const NAME: &str = "ShallowFBCSPNet";
 ///
 /// The non-linearities are braindecode's defaults and fixed: squaring after the convolution and
 /// `log(max(x, 1e-6))` after pooling, the filter-bank power features the architecture is named
-/// after.
+/// after. The first layer is always split into temporal and spatial convolutions: braindecode
+/// 1.8.1 cannot build `split_first_layer=False`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShallowFBCSPNetConfig {
     /// Number of temporal filters (40).
@@ -32,8 +33,6 @@ pub struct ShallowFBCSPNetConfig {
     pub final_conv_length: FinalConvLength,
     /// Pooling operation (`Mean`).
     pub pool_mode: PoolMode,
-    /// Factorise the first layer into temporal then spatial convolutions (true).
-    pub split_first_layer: bool,
     /// Batch normalisation after the first layer (true).
     pub batch_norm: bool,
     /// BatchNorm momentum, PyTorch convention (0.1).
@@ -52,7 +51,6 @@ impl Default for ShallowFBCSPNetConfig {
             pool_time_stride: 15,
             final_conv_length: FinalConvLength::Auto,
             pool_mode: PoolMode::Mean,
-            split_first_layer: true,
             batch_norm: true,
             batch_norm_alpha: 0.1,
             drop_prob: 0.5,
@@ -144,8 +142,7 @@ impl ConvClassifier {
 /// [`forward_dense`](Self::forward_dense) gives one prediction per position (cropped decoding).
 #[derive(Module, Debug)]
 pub struct ShallowFBCSPNet {
-    pub(crate) conv_time_spat: Option<CombinedConv>,
-    pub(crate) conv_time: Option<Conv2d>,
+    pub(crate) conv_time_spat: CombinedConv,
     pub(crate) bnorm: Option<BatchNorm>,
     pub(crate) drop: Dropout,
     pub(crate) final_layer: ConvClassifier,
@@ -195,32 +192,17 @@ impl ShallowFBCSPNetConfig {
                 });
             }
         };
-        let c = signal.n_chans;
-        let (conv_time_spat, conv_time, n_filters) = if self.split_first_layer {
-            let combined = CombinedConv::new(
-                c,
-                self.n_filters_time,
-                self.n_filters_spat,
-                self.filter_time_length,
-                !self.batch_norm,
-                device,
-            );
-            (Some(combined), None, self.n_filters_spat)
-        } else {
-            let conv = conv2d(
-                [c, self.n_filters_time],
-                [self.filter_time_length, 1],
-                1,
-                [0; 4],
-                !self.batch_norm,
-                Init::XavierZeroBias,
-                device,
-            );
-            (None, Some(conv), self.n_filters_time)
-        };
+        let n_filters = self.n_filters_spat;
+        let conv_time_spat = CombinedConv::new(
+            signal.n_chans,
+            self.n_filters_time,
+            self.n_filters_spat,
+            self.filter_time_length,
+            !self.batch_norm,
+            device,
+        );
         Ok(ShallowFBCSPNet {
             conv_time_spat,
-            conv_time,
             bnorm: self
                 .batch_norm
                 .then(|| batch_norm(n_filters, self.batch_norm_alpha, 1e-5, device)),
@@ -258,16 +240,7 @@ impl ShallowFBCSPNet {
     /// a singleton time axis.
     pub fn forward_dense(&self, x: Tensor<3>) -> Result<Tensor<3>, ModelError> {
         check_input(NAME, &self.signal, &x)?;
-        let x = match (&self.conv_time_spat, &self.conv_time) {
-            (Some(combined), _) => combined.forward(x),
-            (None, Some(conv)) => {
-                let [o, i, k, _] = conv.weight.dims();
-                let w: Tensor<3> = conv.weight.val().reshape([o, i, k]);
-                conv1d_raw(x, w, conv.bias.as_ref().map(|b| b.val()), 1)
-            }
-            // init() always builds exactly one of the two first layers.
-            (None, None) => unreachable!("ShallowFBCSPNet without a first layer"),
-        };
+        let x = self.conv_time_spat.forward(x);
         let x = match &self.bnorm {
             Some(bn) => bn.forward(x),
             None => x,

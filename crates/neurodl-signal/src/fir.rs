@@ -416,12 +416,32 @@ pub fn design_notch(
 impl FirFilter {
     /// Filters each row of `data` in place, zero-phase, with MNE's
     /// `reflect_limited` edge padding. Rows must be finite.
-    pub fn apply(&self, mut data: ArrayViewMut2<'_, f64>) -> Result<()> {
-        crate::error::check_finite(data.view(), |c| format!("#{c}"), "FIR filtering")?;
+    pub fn apply(&self, data: ArrayViewMut2<'_, f64>) -> Result<()> {
+        let rows: Vec<usize> = (0..data.nrows()).collect();
+        self.apply_rows(data, &rows, |c| format!("#{c}"))
+    }
+
+    /// Filters the rows `rows` of `data` in place (others are left alone);
+    /// `row_name` names a row in errors.
+    pub fn apply_rows(
+        &self,
+        mut data: ArrayViewMut2<'_, f64>,
+        rows: &[usize],
+        row_name: impl Fn(usize) -> String,
+    ) -> Result<()> {
+        for &r in rows {
+            crate::error::check_finite(
+                data.slice(ndarray::s![r..r + 1, ..]),
+                |_| row_name(r),
+                "FIR filtering",
+            )?;
+        }
         let n_times = data.ncols();
         if n_times == 0 || self.taps.len() == 1 {
             let g = self.taps.first().copied().unwrap_or(1.0);
-            data.mapv_inplace(|v| v * g);
+            for &r in rows {
+                data.row_mut(r).mapv_inplace(|v| v * g);
+            }
             return Ok(());
         }
         let n_edge = self.taps.len().min(n_times) - 1;
@@ -430,8 +450,8 @@ impl FirFilter {
         let mut padded = vec![0.0; n_ext];
         let mut full = vec![0.0; n_ext + self.taps.len() - 1];
         let shift = (self.taps.len() - 1) / 2 + n_edge;
-        for row in data.outer_iter_mut() {
-            self.apply_row(row, &conv, &mut padded, &mut full, n_edge, shift);
+        for &r in rows {
+            self.apply_row(data.row_mut(r), &conv, &mut padded, &mut full, n_edge, shift);
         }
         Ok(())
     }

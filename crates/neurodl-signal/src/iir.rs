@@ -308,10 +308,28 @@ impl Sos {
     }
 
     /// Causal filtering of each row from zero initial state (SciPy `sosfilt`).
-    pub fn sosfilt(&self, mut data: ArrayViewMut2<'_, f64>) -> Result<()> {
-        crate::error::check_finite(data.view(), |c| format!("#{c}"), "IIR filtering")?;
+    pub fn sosfilt(&self, data: ArrayViewMut2<'_, f64>) -> Result<()> {
+        let rows: Vec<usize> = (0..data.nrows()).collect();
+        self.sosfilt_rows(data, &rows, |c| format!("#{c}"))
+    }
+
+    /// [`Sos::sosfilt`] on the rows `rows` only; `row_name` names a row in errors.
+    pub fn sosfilt_rows(
+        &self,
+        mut data: ArrayViewMut2<'_, f64>,
+        rows: &[usize],
+        row_name: impl Fn(usize) -> String,
+    ) -> Result<()> {
+        for &r in rows {
+            crate::error::check_finite(
+                data.slice(ndarray::s![r..r + 1, ..]),
+                |_| row_name(r),
+                "IIR filtering",
+            )?;
+        }
         let mut buf = Vec::new();
-        for mut row in data.outer_iter_mut() {
+        for &r in rows {
+            let mut row = data.row_mut(r);
             buf.clear();
             buf.extend(row.iter());
             let mut state = vec![[0.0; 2]; self.sections.len()];
@@ -332,8 +350,25 @@ impl Sos {
     /// Zero-phase forward-backward filtering of each row (SciPy `sosfiltfilt`
     /// with `padtype="odd"` and the default pad length). Rows must be longer
     /// than [`Sos::default_padlen`].
-    pub fn sosfiltfilt(&self, mut data: ArrayViewMut2<'_, f64>) -> Result<()> {
-        crate::error::check_finite(data.view(), |c| format!("#{c}"), "IIR filtering")?;
+    pub fn sosfiltfilt(&self, data: ArrayViewMut2<'_, f64>) -> Result<()> {
+        let rows: Vec<usize> = (0..data.nrows()).collect();
+        self.sosfiltfilt_rows(data, &rows, |c| format!("#{c}"))
+    }
+
+    /// [`Sos::sosfiltfilt`] on the rows `rows` only; `row_name` names a row in errors.
+    pub fn sosfiltfilt_rows(
+        &self,
+        mut data: ArrayViewMut2<'_, f64>,
+        rows: &[usize],
+        row_name: impl Fn(usize) -> String,
+    ) -> Result<()> {
+        for &r in rows {
+            crate::error::check_finite(
+                data.slice(ndarray::s![r..r + 1, ..]),
+                |_| row_name(r),
+                "IIR filtering",
+            )?;
+        }
         let edge = self.default_padlen();
         let n = data.ncols();
         if n <= edge {
@@ -348,8 +383,8 @@ impl Sos {
         }
         let zi = self.steady_state();
         let mut ext = vec![0.0; n + 2 * edge];
-        for row in data.outer_iter_mut() {
-            self.filtfilt_row(row, &zi, edge, &mut ext);
+        for &r in rows {
+            self.filtfilt_row(data.row_mut(r), &zi, edge, &mut ext);
         }
         Ok(())
     }

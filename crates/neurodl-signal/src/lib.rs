@@ -23,3 +23,6 @@ pub mod resample;
 pub mod window;
 
 pub use error::{Error, Result};
+pub mod events;
+pub mod ops;
+pub mod standardize;

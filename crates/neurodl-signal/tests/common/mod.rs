@@ -76,3 +76,9 @@ pub fn max_rel_error(actual: &Array2<f64>, stored: &Value) -> f64 {
     }
     worst
 }
+
+/// The whole source recording, or `None` (skip) when the data folder is absent.
+pub fn full_recording() -> Option<neurodl_io::Recording> {
+    let path = source_path()?;
+    Some(neurodl_io::open_recording(&path).unwrap().read_all().unwrap())
+}

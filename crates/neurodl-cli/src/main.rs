@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod commands;
 
@@ -55,10 +55,18 @@ enum Command {
         #[arg(long)]
         overwrite: bool,
     },
+    /// Preprocess a recording or a BIDS dataset and write EDF+/BDF+: a TOML pipeline
+    /// (--pipeline) and/or step flags, applied in the order given.
+    #[command(
+        after_help = "Examples:\n  neurodl preprocess S001R03.edf out.edf --pick-types eeg --bandpass 4 38 --resample 100\n  neurodl preprocess raw.bdf clean.bdf --notch 50 --reference average\n  neurodl preprocess bids_root/ derivatives/ --pipeline pipeline.toml --format bdf\n  neurodl preprocess x.edf y.edf --bandpass 1 40 --iir 4 --print-pipeline > pipeline.toml"
+    )]
+    Preprocess(commands::preprocess::PreprocessArgs),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Parsed through `ArgMatches` so `preprocess` can apply its step flags in command-line order.
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match cli.command {
         Command::Info { path, json, .. } => commands::info::run(&path, json),
         Command::Convert {
@@ -66,6 +74,12 @@ fn main() -> ExitCode {
             output,
             overwrite,
         } => commands::convert::run(&input, &output, overwrite),
+        Command::Preprocess(args) => {
+            let sub = matches
+                .subcommand_matches("preprocess")
+                .expect("clap matched preprocess");
+            commands::preprocess::run(&args, sub)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -39,6 +39,16 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A pipeline step failed.
+    #[error("step {index} ({op}): {error}")]
+    Step {
+        /// 1-based position of the step in the pipeline.
+        index: usize,
+        /// The step's `op`.
+        op: String,
+        /// What went wrong (shown in the message, not chained, so it prints once).
+        error: Box<Error>,
+    },
     /// Reading or writing a recording failed.
     #[error(transparent)]
     Io(#[from] neurodl_io::Error),

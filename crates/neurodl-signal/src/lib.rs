@@ -25,4 +25,5 @@ pub mod window;
 pub use error::{Error, Result};
 pub mod events;
 pub mod ops;
+pub mod pipeline;
 pub mod standardize;

@@ -143,3 +143,38 @@ fn bad_input_gives_errors_naming_the_problem() {
     );
     assert!(!out.exists());
 }
+
+#[test]
+fn bids_dataset_is_written_under_the_output_folder() {
+    let Some(data) = shared_data_dir() else { return };
+    let root = data.join("eeg/eeglab/test_data/BIDS_test");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("derivatives");
+    let o = neurodl(&[
+        "preprocess",
+        s(&root),
+        s(&out),
+        "--bandpass",
+        "1",
+        "30",
+        "--resample",
+        "100",
+        "--format",
+        "bdf",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let written = out.join("sub-S1/ses-01/eeg/sub-S1_ses-01_task-Experiment_run-01_eeg.bdf");
+    let rec = open_recording(&written).unwrap();
+    assert_eq!(rec.info().sfreq, 100.0);
+    // A second run refuses to overwrite without --overwrite.
+    let o = neurodl(&[
+        "preprocess",
+        s(&root),
+        s(&out),
+        "--resample",
+        "100",
+        "--format",
+        "bdf",
+    ]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("--overwrite"));
+}

@@ -467,8 +467,8 @@ impl FirFilter {
     ) {
         reflect_limited_pad(row.view(), n_edge, n_edge, padded);
         conv.convolve(padded, full);
-        for (i, v) in row.iter_mut().enumerate() {
-            *v = full[i + shift];
+        for (v, f) in row.iter_mut().zip(&full[shift..]) {
+            *v = *f;
         }
     }
 }
@@ -484,20 +484,31 @@ pub(crate) fn reflect_limited_pad(
 ) {
     let n = x.len();
     debug_assert_eq!(out.len(), n + left + right);
+    let owned;
+    let x: &[f64] = match x.as_slice() {
+        Some(s) => s,
+        None => {
+            owned = x.to_vec();
+            &owned
+        }
+    };
     let (first, last) = (x[0], x[n - 1]);
     let avail_l = left.min(n - 1);
     let zeros_l = left - avail_l;
     out[..zeros_l].fill(0.0);
-    for j in 0..avail_l {
-        out[zeros_l + j] = 2.0 * first - x[avail_l - j];
+    // out[zeros_l + j] = 2·x[0] − x[avail_l − j]
+    for (o, v) in out[zeros_l..left].iter_mut().zip(x[1..=avail_l].iter().rev()) {
+        *o = 2.0 * first - v;
     }
-    for (o, v) in out[left..left + n].iter_mut().zip(x.iter()) {
-        *o = *v;
-    }
+    out[left..left + n].copy_from_slice(x);
     let avail_r = right.min(n - 1);
     let r0 = left + n;
-    for j in 0..avail_r {
-        out[r0 + j] = 2.0 * last - x[n - 2 - j];
+    // out[r0 + j] = 2·x[n−1] − x[n − 2 − j]
+    for (o, v) in out[r0..r0 + avail_r]
+        .iter_mut()
+        .zip(x[n - 1 - avail_r..n - 1].iter().rev())
+    {
+        *o = 2.0 * last - v;
     }
     out[r0 + avail_r..].fill(0.0);
 }

@@ -134,10 +134,15 @@ pub fn resample(rec: &mut Recording, new_sfreq: f64, method: ResampleMethod) -> 
         }
     };
     let n_new = resampled.ncols();
-    let mut out = Array2::zeros((rec.info.channels.len(), n_new));
-    for (k, &i) in other.iter().enumerate() {
-        out.row_mut(i).assign(&resampled.row(k));
-    }
+    let mut out = if stim.is_empty() {
+        resampled
+    } else {
+        let mut out = Array2::zeros((rec.info.channels.len(), n_new));
+        for (k, &i) in other.iter().enumerate() {
+            out.row_mut(i).assign(&resampled.row(k));
+        }
+        out
+    };
     for &i in &stim {
         let codes = resample_stim(
             rec.data
@@ -519,20 +524,9 @@ pub fn exponential_moving_standardize(
     init_block_size: Option<usize>,
     eps: f64,
 ) -> Result<()> {
-    let rows = data_rows(rec);
-    let names: Vec<String> = rows.iter().map(|&r| rec.info.channels[r].name.clone()).collect();
-    let sub = rec.data.select(Axis(0), &rows);
-    check_finite(
-        sub.view(),
-        |i| names[i].clone(),
-        "exponential moving standardisation",
-    )?;
-    let out =
-        crate::standardize::exponential_moving_standardize(sub.view(), factor_new, init_block_size, eps)?;
-    for (k, &r) in rows.iter().enumerate() {
-        rec.data.row_mut(r).assign(&out.row(k));
-    }
-    Ok(())
+    for_data_rows(rec, "exponential moving standardisation", |rows| {
+        crate::standardize::exponential_moving_standardize_in_place(rows, factor_new, init_block_size, eps)
+    })
 }
 
 /// braindecode's `exponential_moving_demean` on the data channels.
@@ -541,16 +535,34 @@ pub fn exponential_moving_demean(
     factor_new: f64,
     init_block_size: Option<usize>,
 ) -> Result<()> {
+    for_data_rows(rec, "exponential moving demeaning", |rows| {
+        crate::standardize::exponential_moving_demean_in_place(rows, factor_new, init_block_size)
+    })
+}
+
+/// Runs `f` on each maximal run of consecutive data-channel rows, in place
+/// (usually one run: all channels), after checking those rows are finite.
+fn for_data_rows(
+    rec: &mut Recording,
+    operation: &str,
+    mut f: impl FnMut(ndarray::ArrayViewMut2<'_, f64>) -> Result<()>,
+) -> Result<()> {
     let rows = data_rows(rec);
-    let sub = rec.data.select(Axis(0), &rows);
-    check_finite(
-        sub.view(),
-        |i| rec.info.channels[rows[i]].name.clone(),
-        "exponential moving demeaning",
-    )?;
-    let out = crate::standardize::exponential_moving_demean(sub.view(), factor_new, init_block_size)?;
-    for (k, &r) in rows.iter().enumerate() {
-        rec.data.row_mut(r).assign(&out.row(k));
+    for &r in &rows {
+        check_finite(
+            rec.data.slice(s![r..r + 1, ..]),
+            |_| rec.info.channels[r].name.clone(),
+            operation,
+        )?;
+    }
+    let mut i = 0;
+    while i < rows.len() {
+        let mut j = i + 1;
+        while j < rows.len() && rows[j] == rows[j - 1] + 1 {
+            j += 1;
+        }
+        f(rec.data.slice_mut(s![rows[i]..rows[j - 1] + 1, ..]))?;
+        i = j;
     }
     Ok(())
 }

@@ -53,6 +53,8 @@ pub fn resample_fft(data: ArrayView2<'_, f64>, ratio: f64) -> Result<Array2<f64>
     let mut spectrum = forward.make_output_vec();
     let mut out_spectrum = inverse.make_input_vec();
     let mut out_time = vec![0.0; new_len];
+    let mut scratch_fwd = forward.make_scratch_vec();
+    let mut scratch_inv = inverse.make_scratch_vec();
     let shorter = new_len < orig_len;
     let use_len = if shorter { new_len } else { orig_len };
     let nyquist_bin = (use_len % 2 == 0).then_some(use_len / 2);
@@ -61,7 +63,7 @@ pub fn resample_fft(data: ArrayView2<'_, f64>, ratio: f64) -> Result<Array2<f64>
     for (row, mut out_row) in data.outer_iter().zip(out.outer_iter_mut()) {
         reflect_limited_pad(row, pad_l, pad_r, &mut padded);
         forward
-            .process(&mut padded, &mut spectrum)
+            .process_with_scratch(&mut padded, &mut spectrum, &mut scratch_fwd)
             .expect("buffer lengths come from the plan");
         if let Some(k) = nyquist_bin {
             spectrum[k] *= if shorter { 2.0 } else { 0.5 };
@@ -79,7 +81,7 @@ pub fn resample_fft(data: ArrayView2<'_, f64>, ratio: f64) -> Result<Array2<f64>
             out_spectrum[last].im = 0.0;
         }
         inverse
-            .process(&mut out_spectrum, &mut out_time)
+            .process_with_scratch(&mut out_spectrum, &mut out_time, &mut scratch_inv)
             .expect("buffer lengths come from the plan");
         let norm = 1.0 / new_len as f64;
         for (o, v) in out_row.iter_mut().zip(&out_time[remove_l..remove_l + final_len]) {

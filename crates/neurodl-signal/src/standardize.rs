@@ -5,7 +5,7 @@
 //! i.e. a ratio of two one-pole recursions, so every output depends only on
 //! the past: the same code works on a live stream.
 
-use ndarray::{Array2, ArrayView2, s};
+use ndarray::{Array2, ArrayView2};
 
 use crate::error::{Error, Result};
 
@@ -32,18 +32,90 @@ fn check_block(init_block_size: Option<usize>, n_times: usize) -> Result<()> {
     }
 }
 
-/// Exponential moving mean of each row (braindecode's `lfilter([1], [1, α−1])` ratio).
-fn moving_mean(x: ArrayView2<'_, f64>, keep: f64) -> Array2<f64> {
-    let mut out = Array2::zeros(x.raw_dim());
-    for (row, mut o) in x.outer_iter().zip(out.outer_iter_mut()) {
-        let (mut num, mut den) = (0.0, 0.0);
-        for (v, y) in row.iter().zip(o.iter_mut()) {
-            num = v + keep * num;
+/// Denominator of the moving mean, shared by every row: `Σᵢ₌₀ᵗ (1−α)ⁱ` (the
+/// moving mean of a sequence of ones), computed by the same recursion as the numerator.
+fn weights(n_times: usize, keep: f64) -> Vec<f64> {
+    let mut den = 0.0;
+    (0..n_times)
+        .map(|_| {
             den = 1.0 + keep * den;
-            *y = num / den;
+            den
+        })
+        .collect()
+}
+
+/// One row in place. Per sample, the same operations as braindecode's
+/// vectorised code (`lfilter` recursions `y = x + (1−α)·y₋₁`, then divisions),
+/// fused into one pass so no temporary arrays are needed.
+fn standardize_row(
+    row: &mut [f64],
+    den: &[f64],
+    keep: f64,
+    eps: Option<f64>,
+    init_block_size: Option<usize>,
+) {
+    let block = init_block_size.map(|b| block_stats(&row[..b], eps));
+    let (mut num, mut num_sq) = (0.0, 0.0);
+    for (v, d) in row.iter_mut().zip(den) {
+        num = *v + keep * num;
+        let demeaned = *v - num / d;
+        *v = match eps {
+            Some(eps) => {
+                num_sq = demeaned * demeaned + keep * num_sq;
+                demeaned / (num_sq / d).sqrt().max(eps)
+            }
+            None => demeaned,
+        };
+    }
+    if let (Some(b), Some((original, mean, div))) = (init_block_size, block) {
+        for (y, x) in row[..b].iter_mut().zip(&original) {
+            *y = (x - mean) / div;
         }
     }
-    out
+}
+
+/// The block's samples, mean and divisor (population standard deviation floored
+/// at `eps`, or 1 when only demeaning).
+fn block_stats(block: &[f64], eps: Option<f64>) -> (Vec<f64>, f64, f64) {
+    let n = block.len() as f64;
+    let mean = block.iter().sum::<f64>() / n;
+    let div = match eps {
+        Some(eps) => (block.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n)
+            .sqrt()
+            .max(eps),
+        None => 1.0,
+    };
+    (block.to_vec(), mean, div)
+}
+
+fn run_rows(
+    mut data: ndarray::ArrayViewMut2<'_, f64>,
+    factor_new: f64,
+    init_block_size: Option<usize>,
+    eps: Option<f64>,
+) -> Result<()> {
+    check_factor(factor_new)?;
+    check_block(init_block_size, data.ncols())?;
+    if let Some(eps) = eps
+        && !(eps.is_finite() && eps > 0.0)
+    {
+        return Err(Error::param("eps", eps, "must be a positive finite number"));
+    }
+    let keep = 1.0 - factor_new;
+    let den = weights(data.ncols(), keep);
+    let mut buf = Vec::new();
+    for mut row in data.outer_iter_mut() {
+        match row.as_slice_mut() {
+            Some(slice) => standardize_row(slice, &den, keep, eps, init_block_size),
+            None => {
+                buf.clear();
+                buf.extend(row.iter());
+                standardize_row(&mut buf, &den, keep, eps, init_block_size);
+                row.iter_mut().zip(&buf).for_each(|(d, s)| *d = *s);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Standardises each row (channels × times) causally: `(x − m) / max(√v, eps)`
@@ -56,20 +128,19 @@ pub fn exponential_moving_standardize(
     init_block_size: Option<usize>,
     eps: f64,
 ) -> Result<Array2<f64>> {
-    check_factor(factor_new)?;
-    check_block(init_block_size, data.ncols())?;
-    if !(eps.is_finite() && eps > 0.0) {
-        return Err(Error::param("eps", eps, "must be a positive finite number"));
-    }
-    let keep = 1.0 - factor_new;
-    let mean = moving_mean(data, keep);
-    let demeaned = &data - &mean;
-    let var = moving_mean((&demeaned * &demeaned).view(), keep);
-    let mut out = &demeaned / &var.mapv(|v| v.sqrt().max(eps));
-    if let Some(b) = init_block_size {
-        standardize_block(data, out.view_mut(), b, Some(eps));
-    }
+    let mut out = data.to_owned();
+    exponential_moving_standardize_in_place(out.view_mut(), factor_new, init_block_size, eps)?;
     Ok(out)
+}
+
+/// [`exponential_moving_standardize`] overwriting `data`.
+pub fn exponential_moving_standardize_in_place(
+    data: ndarray::ArrayViewMut2<'_, f64>,
+    factor_new: f64,
+    init_block_size: Option<usize>,
+    eps: f64,
+) -> Result<()> {
+    run_rows(data, factor_new, init_block_size, Some(eps))
 }
 
 /// Demeans each row causally with the exponential moving mean; with
@@ -79,33 +150,16 @@ pub fn exponential_moving_demean(
     factor_new: f64,
     init_block_size: Option<usize>,
 ) -> Result<Array2<f64>> {
-    check_factor(factor_new)?;
-    check_block(init_block_size, data.ncols())?;
-    let mean = moving_mean(data, 1.0 - factor_new);
-    let mut out = &data - &mean;
-    if let Some(b) = init_block_size {
-        standardize_block(data, out.view_mut(), b, None);
-    }
+    let mut out = data.to_owned();
+    exponential_moving_demean_in_place(out.view_mut(), factor_new, init_block_size)?;
     Ok(out)
 }
 
-fn standardize_block(
-    data: ArrayView2<'_, f64>,
-    mut out: ndarray::ArrayViewMut2<'_, f64>,
-    b: usize,
-    eps: Option<f64>,
-) {
-    for (row, mut o) in data.outer_iter().zip(out.outer_iter_mut()) {
-        let block = row.slice(s![..b]);
-        let mean = block.sum() / b as f64;
-        let div = match eps {
-            Some(eps) => (block.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / b as f64)
-                .sqrt()
-                .max(eps),
-            None => 1.0,
-        };
-        for (y, v) in o.slice_mut(s![..b]).iter_mut().zip(block.iter()) {
-            *y = (v - mean) / div;
-        }
-    }
+/// [`exponential_moving_demean`] overwriting `data`.
+pub fn exponential_moving_demean_in_place(
+    data: ndarray::ArrayViewMut2<'_, f64>,
+    factor_new: f64,
+    init_block_size: Option<usize>,
+) -> Result<()> {
+    run_rows(data, factor_new, init_block_size, None)
 }

@@ -429,3 +429,28 @@ fn single_channel_and_trivial_inputs() {
     assert_eq!(resample_poly(x.view(), 2, 2).unwrap(), x);
     assert_eq!(resample_fft(x.view(), 2.0).unwrap().ncols(), 10);
 }
+
+#[test]
+fn pipelines_apply_in_parallel_and_name_the_failing_step() {
+    use neurodl_signal::pipeline::Pipeline;
+    let p = Pipeline::from_toml_str(
+        "[[step]]\nop = \"filter\"\nl_freq = 1.0\nh_freq = 30.0\n[[step]]\nop = \"resample\"\nsfreq = 50.0\n",
+        "<test>",
+    )
+    .unwrap();
+    let recs = vec![
+        synthetic(&["A", "B"], 100.0, 1000, vec![]),
+        synthetic(&["A"], 60.0, 600, vec![]),
+    ];
+    let mut sequential = recs[0].clone();
+    p.apply(&mut sequential).unwrap();
+    let results = p.apply_all(recs);
+    let first = results[0].as_ref().unwrap();
+    assert_eq!(
+        first.data, sequential.data,
+        "parallel and sequential runs agree exactly"
+    );
+    let err = results[1].as_ref().unwrap_err().to_string();
+    // 30 Hz is the Nyquist frequency of the 60 Hz recording.
+    assert!(err.starts_with("step 1 (filter): invalid h_freq = 30"), "{err}");
+}

@@ -454,3 +454,16 @@ fn pipelines_apply_in_parallel_and_name_the_failing_step() {
     // 30 Hz is the Nyquist frequency of the 60 Hz recording.
     assert!(err.starts_with("step 1 (filter): invalid h_freq = 30"), "{err}");
 }
+
+#[test]
+fn event_samples_rescale_like_mne_raw_resample() {
+    use neurodl_signal::resample::rescale_samples;
+    // MNE: min(round(sample · ratio), n_new − 1), NumPy rounding (ties to even).
+    let ratio = 100.0 / 160.0;
+    assert_eq!(
+        rescale_samples(&[0, 4, 12, 672, 19_999], ratio, 12_500),
+        vec![0, 2, 8, 420, 12_499]
+    );
+    // 4 · 0.625 = 2.5 → 2 and 12 · 0.625 = 7.5 → 8: ties go to the even neighbour.
+    assert_eq!(rescale_samples(&[20_000], ratio, 12_500), vec![12_499]);
+}

@@ -2,8 +2,28 @@
 
 use std::sync::Arc;
 
+use std::cell::RefCell;
+
 use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
+
+thread_local! {
+    /// Planning an FFT computes its twiddle factors and picks kernels, which costs
+    /// about as much as a few transforms; the planner caches plans by length, so
+    /// one per thread serves every channel and recording of the same length.
+    static PLANNER: RefCell<RealFftPlanner<f64>> = RefCell::new(RealFftPlanner::new());
+}
+
+/// Forward and inverse real FFT plans of length `n_forward` and `n_inverse`, from the thread's cache.
+pub(crate) fn plans(
+    n_forward: usize,
+    n_inverse: usize,
+) -> (Arc<dyn RealToComplex<f64>>, Arc<dyn ComplexToReal<f64>>) {
+    PLANNER.with(|p| {
+        let mut p = p.borrow_mut();
+        (p.plan_fft_forward(n_forward), p.plan_fft_inverse(n_inverse))
+    })
+}
 
 /// A filter's spectrum and FFT plans, reused for every row of a recording.
 pub(crate) struct OverlapAdd {
@@ -33,9 +53,7 @@ impl OverlapAdd {
         } else {
             (n_signal + n_taps - 1).next_power_of_two()
         };
-        let mut planner = RealFftPlanner::<f64>::new();
-        let forward = planner.plan_fft_forward(n_fft);
-        let inverse = planner.plan_fft_inverse(n_fft);
+        let (forward, inverse) = plans(n_fft, n_fft);
         let mut padded = vec![0.0; n_fft];
         padded[..n_taps].copy_from_slice(taps);
         let mut spectrum = forward.make_output_vec();

@@ -1,7 +1,6 @@
 //! Resampling: MNE's FFT method (its default) and SciPy's polyphase `resample_poly`.
 
 use ndarray::{Array2, ArrayView2};
-use realfft::RealFftPlanner;
 use realfft::num_complex::Complex;
 
 use crate::error::{Error, Result, check_finite};
@@ -46,9 +45,7 @@ pub fn resample_fft(data: ArrayView2<'_, f64>, ratio: f64) -> Result<Array2<f64>
     let remove_l = (ratio * pad_l as f64).round_ties_even() as usize;
     let gain = new_len as f64 / orig_len as f64;
 
-    let mut planner = RealFftPlanner::<f64>::new();
-    let forward = planner.plan_fft_forward(orig_len);
-    let inverse = planner.plan_fft_inverse(new_len);
+    let (forward, inverse) = crate::fft_conv::plans(orig_len, new_len);
     let mut padded = vec![0.0; orig_len];
     let mut spectrum = forward.make_output_vec();
     let mut out_spectrum = inverse.make_input_vec();

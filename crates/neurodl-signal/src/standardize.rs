@@ -44,39 +44,51 @@ fn weights(n_times: usize, keep: f64) -> Vec<f64> {
         .collect()
 }
 
-/// One row in place. Per sample, the same operations as braindecode's
-/// vectorised code (`lfilter` recursions `y = x + (1−α)·y₋₁`, then divisions),
-/// fused into one pass so no temporary arrays are needed.
-fn standardize_row(
-    row: &mut [f64],
-    den: &[f64],
-    keep: f64,
-    eps: Option<f64>,
-    init_block_size: Option<usize>,
-) {
-    let block = init_block_size.map(|b| block_stats(&row[..b], eps));
-    let (mut num, mut num_sq) = (0.0, 0.0);
-    for (v, d) in row.iter_mut().zip(den) {
-        num = *v + keep * num;
-        let demeaned = *v - num / d;
-        *v = match eps {
+/// How many rows advance together: the per-sample divisions and square root
+/// dominate the cost, and running independent channels in lock-step lets the
+/// compiler use packed SIMD instructions for them. Each row still sees exactly
+/// the operations of braindecode's vectorised code, in the same order.
+const LANES: usize = 4;
+
+/// Up to `LANES` rows in place: per sample, the `lfilter` recursions
+/// `y = x + (1−α)·y₋₁` of braindecode, then its divisions, fused into one pass.
+fn standardize_rows(rows: &mut [&mut [f64]], den: &[f64], keep: f64, eps: Option<f64>) {
+    let n_rows = rows.len();
+    debug_assert!(n_rows <= LANES);
+    let mut num = [0.0; LANES];
+    let mut num_sq = [0.0; LANES];
+    let mut x = [0.0; LANES];
+    for (t, d) in den.iter().enumerate() {
+        for l in 0..n_rows {
+            x[l] = rows[l][t];
+        }
+        let mut out = [0.0; LANES];
+        // Two loops rather than a branch per sample, so each vectorises.
+        match eps {
             Some(eps) => {
-                num_sq = demeaned * demeaned + keep * num_sq;
-                demeaned / (num_sq / d).sqrt().max(eps)
+                for l in 0..LANES {
+                    num[l] = x[l] + keep * num[l];
+                    let demeaned = x[l] - num[l] / d;
+                    num_sq[l] = demeaned * demeaned + keep * num_sq[l];
+                    out[l] = demeaned / (num_sq[l] / d).sqrt().max(eps);
+                }
             }
-            None => demeaned,
-        };
-    }
-    if let (Some(b), Some((original, mean, div))) = (init_block_size, block) {
-        for (y, x) in row[..b].iter_mut().zip(&original) {
-            *y = (x - mean) / div;
+            None => {
+                for l in 0..LANES {
+                    num[l] = x[l] + keep * num[l];
+                    out[l] = x[l] - num[l] / d;
+                }
+            }
+        }
+        for l in 0..n_rows {
+            rows[l][t] = out[l];
         }
     }
 }
 
-/// The block's samples, mean and divisor (population standard deviation floored
-/// at `eps`, or 1 when only demeaning).
-fn block_stats(block: &[f64], eps: Option<f64>) -> (Vec<f64>, f64, f64) {
+/// The block's mean and divisor (population standard deviation floored at
+/// `eps`, or 1 when only demeaning).
+fn block_stats(block: &[f64], eps: Option<f64>) -> (f64, f64) {
     let n = block.len() as f64;
     let mean = block.iter().sum::<f64>() / n;
     let div = match eps {
@@ -85,7 +97,7 @@ fn block_stats(block: &[f64], eps: Option<f64>) -> (Vec<f64>, f64, f64) {
             .max(eps),
         None => 1.0,
     };
-    (block.to_vec(), mean, div)
+    (mean, div)
 }
 
 fn run_rows(
@@ -101,19 +113,45 @@ fn run_rows(
     {
         return Err(Error::param("eps", eps, "must be a positive finite number"));
     }
+    let n_times = data.ncols();
+    if n_times == 0 || data.nrows() == 0 {
+        return Ok(());
+    }
     let keep = 1.0 - factor_new;
-    let den = weights(data.ncols(), keep);
-    let mut buf = Vec::new();
-    for mut row in data.outer_iter_mut() {
-        match row.as_slice_mut() {
-            Some(slice) => standardize_row(slice, &den, keep, eps, init_block_size),
-            None => {
-                buf.clear();
-                buf.extend(row.iter());
-                standardize_row(&mut buf, &den, keep, eps, init_block_size);
-                row.iter_mut().zip(&buf).for_each(|(d, s)| *d = *s);
+    let den = weights(n_times, keep);
+    // The initial block is standardised with its own statistics, taken from the
+    // original samples before the recursion overwrites them.
+    let blocks: Vec<Option<(Vec<f64>, f64, f64)>> = data
+        .outer_iter()
+        .map(|row| {
+            init_block_size.map(|b| {
+                let original: Vec<f64> = row.iter().take(b).copied().collect();
+                let (mean, div) = block_stats(&original, eps);
+                (original, mean, div)
+            })
+        })
+        .collect();
+    let mut owned = None;
+    let slice = match data.as_slice_mut() {
+        Some(s) => s,
+        None => owned
+            .insert(data.as_standard_layout().into_owned())
+            .as_slice_mut()
+            .expect("standard layout"),
+    };
+    let mut rows: Vec<&mut [f64]> = slice.chunks_exact_mut(n_times).collect();
+    for group in rows.chunks_mut(LANES) {
+        standardize_rows(group, &den, keep, eps);
+    }
+    for (row, block) in rows.iter_mut().zip(&blocks) {
+        if let Some((original, mean, div)) = block {
+            for (y, x) in row.iter_mut().zip(original) {
+                *y = (x - mean) / div;
             }
         }
+    }
+    if let Some(result) = owned {
+        data.assign(&result);
     }
     Ok(())
 }

@@ -467,3 +467,61 @@ fn event_samples_rescale_like_mne_raw_resample() {
     // 4 · 0.625 = 2.5 → 2 and 12 · 0.625 = 7.5 → 8: ties go to the even neighbour.
     assert_eq!(rescale_samples(&[20_000], ratio, 12_500), vec![12_499]);
 }
+
+fn sine(freq: f64, sfreq: f64, n: usize) -> Vec<f64> {
+    (0..n)
+        .map(|t| (2.0 * std::f64::consts::PI * freq * t as f64 / sfreq).sin())
+        .collect()
+}
+
+fn rms(x: &[f64]) -> f64 {
+    (x.iter().map(|v| v * v).sum::<f64>() / x.len() as f64).sqrt()
+}
+
+#[test]
+fn notch_removes_the_line_frequency_and_its_harmonics_but_not_the_rest() {
+    let (sfreq, n) = (500.0, 5000);
+    let mut rec = synthetic(&["A", "B"], sfreq, n, vec![]);
+    let (line, harmonic, alpha) = (sine(60.0, sfreq, n), sine(180.0, sfreq, n), sine(10.0, sfreq, n));
+    for t in 0..n {
+        rec.data[[0, t]] = line[t] + harmonic[t];
+        rec.data[[1, t]] = alpha[t];
+    }
+    ops::notch(&mut rec, 60.0).unwrap();
+    // Away from the edges (the filter is 6.6 s of taps; judge the middle second).
+    let middle = |r: usize| rec.data.row(r).slice(ndarray::s![2000..2500]).to_vec();
+    assert!(
+        rms(&middle(0)) < 0.01,
+        "60 + 180 Hz left: rms {}",
+        rms(&middle(0))
+    );
+    assert!(
+        (rms(&middle(1)) - rms(&alpha[2000..2500])).abs() < 0.01,
+        "10 Hz must pass"
+    );
+    assert_eq!(param_of(ops::notch(&mut rec, 250.0).unwrap_err()), "notch");
+}
+
+#[test]
+fn sosfiltfilt_keeps_a_constant_signal_exactly_in_the_pass_band() {
+    // Steady-state initial conditions: a low-pass passes DC with no edge transient.
+    let sos = butter_sos(5, Band::Lowpass { cutoff: 20.0 }, 160.0).unwrap();
+    let mut x = Array2::from_elem((1, 300), 3.25);
+    sos.sosfiltfilt(x.view_mut()).unwrap();
+    assert!(
+        x.iter().all(|v| (v - 3.25).abs() < 1e-12),
+        "{:?}",
+        &x.as_slice().unwrap()[..5]
+    );
+}
+
+#[test]
+fn polyphase_resampling_of_a_recording_accepts_non_integer_rates() {
+    let mut rec = synthetic(&["A"], 160.0, 1600, vec![ann(5.0, 1.0, "T1")]);
+    ops::resample(&mut rec, 99.5, ResampleMethod::Polyphase).unwrap();
+    // 99.5/160 = 199/320: ceil(1600 · 199 / 320) samples.
+    assert_eq!(rec.info.n_samples, 995);
+    assert_eq!(rec.info.annotations[0].onset, 5.0);
+    let err = ops::resample(&mut rec, 100.0 / 3.0, ResampleMethod::Polyphase).unwrap_err();
+    assert_eq!(param_of(err), "sfreq");
+}

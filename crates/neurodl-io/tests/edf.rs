@@ -517,3 +517,46 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn event_codes_too_wide_for_edf_are_reported_and_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rec = synthetic(400);
+    // BioSemi status words use 17+ bits; EDF stores 16.
+    rec.data
+        .row_mut(2)
+        .iter_mut()
+        .enumerate()
+        .for_each(|(j, v)| *v = if j % 2 == 0 { 254.0 } else { 65791.0 });
+    let path = dir.path().join("wide.edf");
+    let report = write_edf(&path, &rec, EdfVariant::EdfPlus).unwrap();
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("Status") && w.contains("BDF+")),
+        "{:?}",
+        report.warnings
+    );
+    let back = open_recording(&path).unwrap().read_all().unwrap().data;
+    let worst = back
+        .row(2)
+        .iter()
+        .zip(rec.data.row(2))
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(
+        worst <= report.max_quantisation_error[2],
+        "{worst} > {}",
+        report.max_quantisation_error[2]
+    );
+    // The same codes in BDF+ are exact, with no warning.
+    let report = write_edf(&dir.path().join("wide.bdf"), &rec, EdfVariant::BdfPlus).unwrap();
+    assert!(report.warnings.is_empty());
+    let back = open_recording(&dir.path().join("wide.bdf"))
+        .unwrap()
+        .read_all()
+        .unwrap()
+        .data;
+    assert_eq!(back.row(2), rec.data.row(2));
+}

@@ -117,7 +117,7 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
         if p.is_dir() {
-            if !p.extension().is_some_and(|e| e == "mff") {
+            if p.extension().is_none_or(|e| e != "mff") {
                 collect(&p, out);
             }
         } else {

@@ -374,7 +374,10 @@ mod tests {
 
     #[test]
     fn duplicate_names_are_numbered_like_mne() {
-        let mut names: Vec<String> = ["A", "B", "A", "A-1", "A"].iter().map(|s| s.to_string()).collect();
+        let mut names: Vec<String> = ["A", "B", "A", "A-1", "A"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let dups = make_unique_names(&mut names).unwrap();
         assert_eq!(dups, ["A"]);
         // `A-1` is taken by a real channel, so the second copy falls back to a letter.

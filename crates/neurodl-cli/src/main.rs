@@ -31,12 +31,12 @@ enum Command {
     Info {
         /// A recording (.edf, .bdf, .vhdr, .set) or the root folder of a BIDS dataset.
         path: PathBuf,
-        /// Print JSON for scripts instead of the readable summary.
+        /// Print JSON for scripts instead of the readable summary: `format`, `n_channels`,
+        /// `channels` (name, type, unit, sfreq), `sfreq`, `n_samples`, `duration_s`,
+        /// `meas_date`, `subject`, `annotation_counts` and every annotation
+        /// (onset and duration in seconds from the first sample, description).
         #[arg(long)]
         json: bool,
-        /// With --json, include every annotation (onset, duration, description) and not only counts.
-        #[arg(long, default_value_t = true, action = clap::ArgAction::Set, hide = true)]
-        annotations: bool,
     },
     /// Convert a recording to EDF+ (.edf) or BDF+ (.bdf), chosen by OUTPUT's extension.
     ///
@@ -68,7 +68,7 @@ fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match cli.command {
-        Command::Info { path, json, .. } => commands::info::run(&path, json),
+        Command::Info { path, json } => commands::info::run(&path, json),
         Command::Convert {
             input,
             output,

@@ -17,7 +17,9 @@ Output is deterministic. Usage, from the repository root::
 
     .venv-ref/bin/pip install -r tests/reference/requirements.txt
     .venv-ref/bin/pip install --no-deps -r tests/reference/requirements-nodeps.txt
-    .venv-ref/bin/python tests/reference/generate_signal_goldens.py [--data DIR]
+    .venv-ref/bin/python tests/reference/generate_signal_goldens.py [--data DIR] [--check]
+
+``--check`` regenerates in memory and exits 1 if any committed golden differs.
 """
 
 from __future__ import annotations
@@ -73,12 +75,14 @@ def braindecode_function(module_rel: str, name: str, namespace: dict):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=None)
+    ap.add_argument("--check", action="store_true", help="regenerate in memory and report files that differ; write nothing")
     args = ap.parse_args()
     data_dir = args.data or Path(os.environ.get("NEURODL_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
     raw = mne.io.read_raw_edf(data_dir / SOURCE, preload=True, verbose="error")
     sfreq = raw.info["sfreq"]
     x = raw.get_data()[PICKS, :N_TIMES]
-    OUT.mkdir(parents=True, exist_ok=True)
+    if not args.check:
+        OUT.mkdir(parents=True, exist_ok=True)
     goldens: dict[str, dict] = {}
 
     def put(name: str, **content) -> None:
@@ -176,10 +180,18 @@ def main() -> None:
 
     meta = {"source": SOURCE, "picks": PICKS, "n_times": N_TIMES, "sfreq": sfreq, "reference": versions(),
             "generator": "tests/reference/generate_signal_goldens.py"}
+    differing = []
     for name, content in goldens.items():
-        with open(OUT / f"{name}.json", "w") as f:
-            json.dump({**meta, **content}, f, separators=(",", ":"))
-            f.write("\n")
+        text = json.dumps({**meta, **content}, separators=(",", ":")) + "\n"
+        path = OUT / f"{name}.json"
+        if args.check:
+            if not path.exists() or path.read_text() != text:
+                differing.append(path.name)
+        else:
+            path.write_text(text)
+    if args.check:
+        print(f"{len(differing)} of {len(goldens)} goldens differ: {differing}" if differing else f"all {len(goldens)} goldens match")
+        sys.exit(1 if differing else 0)
     print(f"wrote {len(goldens)} goldens to {OUT}")
 
 

@@ -98,7 +98,7 @@ pub fn events_from_annotations(info: &RecordingInfo, mapping: &EventMapping) -> 
             continue;
         };
         let sample = (a.onset * info.sfreq).round_ties_even();
-        if sample < 0.0 || sample as usize >= info.n_samples {
+        if !sample.is_finite() || sample < 0.0 || sample as usize >= info.n_samples {
             // MNE drops annotations outside the data as well.
             continue;
         }
@@ -187,6 +187,16 @@ pub fn epochs(rec: &Recording, events: &[Event], params: &EpochParams) -> Result
     let first = (params.tmin * sfreq).round_ties_even() as i64;
     let last = (params.tmax * sfreq).round_ties_even() as i64;
     let n_times = (last - first + 1) as usize;
+    if n_times > rec.info.n_samples {
+        return Err(Error::param(
+            "tmax",
+            params.tmax,
+            format!(
+                "epochs of {n_times} samples ({} s to {} s) are longer than the recording ({} samples)",
+                params.tmin, params.tmax, rec.info.n_samples
+            ),
+        ));
+    }
     let times: Vec<f64> = (first..=last).map(|i| i as f64 / sfreq).collect();
     let baseline = match params.baseline {
         None => None,
@@ -377,6 +387,16 @@ pub fn create_windows_from_events(
     let size = match params.window_size_samples {
         Some(0) => return Err(Error::param("window_size_samples", 0, "must be at least 1")),
         Some(s) => s as i64,
+        None if stops[0] - starts[0] < 1 => {
+            return Err(Error::param(
+                "window_size_samples",
+                "none",
+                format!(
+                    "cannot be inferred: the first trial spans {} samples (zero-duration events need an explicit window size or trial offsets)",
+                    stops[0] - starts[0]
+                ),
+            ));
+        }
         None => stops[0] - starts[0],
     };
     let stride = match params.window_stride_samples {

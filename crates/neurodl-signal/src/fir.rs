@@ -95,9 +95,23 @@ fn auto_length(min_transition_hz: f64, sfreq: f64) -> usize {
     n + (n - 1) % 2
 }
 
+/// Longest filter designed automatically: beyond it the transition band asked
+/// for is so narrow that the taps alone would take gigabytes.
+const MAX_AUTO_LENGTH: usize = 50_000_000;
+
 fn resolve_length(spec_length: Option<usize>, min_transition_hz: f64, sfreq: f64) -> Result<usize> {
     match spec_length {
-        None => Ok(auto_length(min_transition_hz, sfreq)),
+        None => {
+            let n = auto_length(min_transition_hz, sfreq);
+            if n > MAX_AUTO_LENGTH {
+                return Err(Error::param(
+                    "transition bandwidth",
+                    format!("{min_transition_hz} Hz"),
+                    format!("needs a {n}-tap filter (at most {MAX_AUTO_LENGTH}); widen the transition band"),
+                ));
+            }
+            Ok(n)
+        }
         Some(0) => Err(Error::param("filter_length", 0, "must be positive")),
         Some(n) if n % 2 == 0 => Err(Error::param(
             "filter_length",

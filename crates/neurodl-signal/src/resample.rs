@@ -24,6 +24,9 @@ fn check_ratio(ratio: f64) -> Result<()> {
     Ok(())
 }
 
+/// Longest output row [`resample_fft`] produces (2³² samples: days of data at kHz rates).
+pub const MAX_FFT_OUTPUT: usize = 1 << 32;
+
 /// Resamples each row by `ratio` (new rate / old rate) with MNE's FFT method
 /// (`mne.filter.resample(x, ratio, 1, npad="auto", window="auto", pad="auto")`):
 /// the rows are padded by odd reflection to a power-of-two length, the spectrum
@@ -37,6 +40,13 @@ pub fn resample_fft(data: ArrayView2<'_, f64>, ratio: f64) -> Result<Array2<f64>
         return Ok(data.to_owned());
     }
     let final_len = resampled_len(x_len, ratio);
+    if final_len > MAX_FFT_OUTPUT {
+        return Err(Error::param(
+            "ratio",
+            ratio,
+            format!("would make {final_len} samples per channel (at most {MAX_FFT_OUTPUT})"),
+        ));
+    }
     let min_add = (x_len / 8).min(100) * 2;
     let total_pad = (x_len + min_add).next_power_of_two() - x_len;
     let (pad_l, pad_r) = (total_pad / 2, total_pad / 2 + total_pad % 2);
@@ -102,6 +112,9 @@ pub fn polyphase_filter(up: usize, down: usize) -> Vec<f64> {
     h
 }
 
+/// Largest reduced `up` or `down` accepted: the filter has `20·max(up, down) + 1` taps.
+pub const MAX_POLYPHASE_RATE: usize = 100_000;
+
 fn gcd(a: usize, b: usize) -> usize {
     if b == 0 { a } else { gcd(b, a % b) }
 }
@@ -119,6 +132,16 @@ pub fn resample_poly(data: ArrayView2<'_, f64>, up: usize, down: usize) -> Resul
     check_finite(data, |c| format!("#{c}"), "polyphase resampling")?;
     let g = gcd(up, down);
     let (up, down) = (up / g, down / g);
+    if up.max(down) > MAX_POLYPHASE_RATE {
+        return Err(Error::param(
+            "up/down",
+            format!("{up}/{down}"),
+            format!(
+                "needs a {}-tap anti-aliasing filter; ratios with terms above {MAX_POLYPHASE_RATE} are better served by FFT resampling",
+                20 * up.max(down) + 1
+            ),
+        ));
+    }
     if up == 1 && down == 1 {
         return Ok(data.to_owned());
     }

@@ -525,3 +525,48 @@ fn polyphase_resampling_of_a_recording_accepts_non_integer_rates() {
     let err = ops::resample(&mut rec, 100.0 / 3.0, ResampleMethod::Polyphase).unwrap_err();
     assert_eq!(param_of(err), "sfreq");
 }
+
+#[test]
+fn degenerate_window_and_epoch_requests_are_errors_not_hangs_or_huge_allocations() {
+    let rec = synthetic(
+        &["A"],
+        100.0,
+        1000,
+        vec![ann(1.0, 0.0, "T1"), ann(3.0, 0.0, "T1")],
+    );
+    let events = events_from_annotations(&rec.info, &EventMapping::new([("T1", "x")])).unwrap();
+    // Zero-duration events and no window size: nothing to infer a size from.
+    let infer = EventWindowParams {
+        trial_start_offset_samples: 0,
+        trial_stop_offset_samples: 0,
+        window_size_samples: None,
+        window_stride_samples: None,
+        drop_last_window: false,
+    };
+    assert_eq!(
+        param_of(create_windows_from_events(&events, 1000, 0, &infer).unwrap_err()),
+        "window_size_samples"
+    );
+    // With a stop offset the trial size is inferred: one window per trial.
+    let offset = EventWindowParams {
+        trial_stop_offset_samples: 50,
+        ..infer
+    };
+    let w = create_windows_from_events(&events, 1000, 0, &offset).unwrap();
+    assert_eq!(
+        w.iter().map(|w| (w.start, w.stop)).collect::<Vec<_>>(),
+        vec![(100, 150), (300, 350)]
+    );
+    let huge = EpochParams {
+        tmin: 0.0,
+        tmax: 1e9,
+        baseline: None,
+        reject: BTreeMap::new(),
+    };
+    assert_eq!(param_of(epochs(&rec, &events, &huge).unwrap_err()), "tmax");
+    let x = Array2::<f64>::zeros((1, 10));
+    assert_eq!(
+        param_of(resample_poly(x.view(), 1_000_003, 2).unwrap_err()),
+        "up/down"
+    );
+}

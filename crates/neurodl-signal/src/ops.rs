@@ -14,7 +14,7 @@ use neurodl_io::{Annotation, ChannelInfo, ChannelType, Recording};
 use crate::error::{Error, Result, check_finite};
 use crate::fir::{FirFilter, FirSpec, design_fir, design_notch};
 use crate::iir::{Band, butter_sos};
-use crate::resample::{resample_fft, resample_poly, resampled_len};
+use crate::resample::{resample_fft, resample_fft_owned, resample_poly, resampled_len};
 
 /// Channel types MNE treats as "data" by default when filtering (`picks=None`).
 pub const DATA_TYPES: [ChannelType; 3] = [ChannelType::Eeg, ChannelType::Seeg, ChannelType::Ecog];
@@ -120,12 +120,21 @@ pub fn resample(rec: &mut Recording, new_sfreq: f64, method: ResampleMethod) -> 
     let other: Vec<usize> = (0..rec.info.channels.len())
         .filter(|i| !stim.contains(i))
         .collect();
+    let names: Vec<String> = rec.info.channels.iter().map(|c| c.name.clone()).collect();
+    for &r in &other {
+        check_finite(
+            rec.data.slice(s![r..r + 1, ..]),
+            |_| names[r].clone(),
+            "resampling",
+        )?;
+    }
+    if stim.is_empty() && method == ResampleMethod::Fft {
+        // The usual case: every row is resampled alike, in the recording's own buffer.
+        rec.data = resample_fft_owned(std::mem::take(&mut rec.data), ratio)?;
+        set_rate(rec, new_sfreq);
+        return Ok(());
+    }
     let picked = rec.data.select(Axis(0), &other);
-    check_finite(
-        picked.view(),
-        |i| rec.info.channels[other[i]].name.clone(),
-        "resampling",
-    )?;
     let resampled = match method {
         ResampleMethod::Fft => resample_fft(picked.view(), ratio)?,
         ResampleMethod::Polyphase => {
@@ -133,35 +142,27 @@ pub fn resample(rec: &mut Recording, new_sfreq: f64, method: ResampleMethod) -> 
             resample_poly(picked.view(), up, down)?
         }
     };
+    drop(picked);
     let n_new = resampled.ncols();
-    let mut out = if stim.is_empty() {
-        resampled
-    } else {
-        let mut out = Array2::zeros((rec.info.channels.len(), n_new));
-        for (k, &i) in other.iter().enumerate() {
-            out.row_mut(i).assign(&resampled.row(k));
-        }
-        out
-    };
+    let mut out = Array2::zeros((rec.info.channels.len(), n_new));
+    for (k, &i) in other.iter().enumerate() {
+        out.row_mut(i).assign(&resampled.row(k));
+    }
     for &i in &stim {
-        let codes = resample_stim(
-            rec.data
-                .row(i)
-                .as_slice()
-                .map(|s| s.to_vec())
-                .unwrap_or_else(|| rec.data.row(i).to_vec()),
-            ratio,
-            n_new,
-        );
+        let codes = resample_stim(rec.data.row(i).to_vec(), ratio, n_new);
         out.row_mut(i).assign(&ndarray::Array1::from(codes));
     }
     rec.data = out;
-    rec.info.n_samples = n_new;
-    rec.info.sfreq = new_sfreq;
-    for c in &mut rec.info.channels {
-        c.sfreq = new_sfreq;
-    }
+    set_rate(rec, new_sfreq);
     Ok(())
+}
+
+fn set_rate(rec: &mut Recording, sfreq: f64) {
+    rec.info.n_samples = rec.data.ncols();
+    rec.info.sfreq = sfreq;
+    for c in &mut rec.info.channels {
+        c.sfreq = sfreq;
+    }
 }
 
 /// `up/down` in lowest terms for two rates that are whole numbers of milli-hertz.

@@ -35,67 +35,138 @@ pub const MAX_FFT_OUTPUT: usize = 1 << 32;
 pub fn resample_fft(data: ArrayView2<'_, f64>, ratio: f64) -> Result<Array2<f64>> {
     check_ratio(ratio)?;
     check_finite(data, |c| format!("#{c}"), "FFT resampling")?;
-    let x_len = data.ncols();
-    if x_len == 0 {
+    if data.ncols() == 0 {
         return Ok(data.to_owned());
     }
-    let final_len = resampled_len(x_len, ratio);
-    if final_len > MAX_FFT_OUTPUT {
-        return Err(Error::param(
-            "ratio",
-            ratio,
-            format!("would make {final_len} samples per channel (at most {MAX_FFT_OUTPUT})"),
-        ));
-    }
-    let min_add = (x_len / 8).min(100) * 2;
-    let total_pad = (x_len + min_add).next_power_of_two() - x_len;
-    let (pad_l, pad_r) = (total_pad / 2, total_pad / 2 + total_pad % 2);
-    let orig_len = x_len + pad_l + pad_r;
-    let new_len = resampled_len(orig_len, ratio);
-    let remove_l = (ratio * pad_l as f64).round_ties_even() as usize;
-    let gain = new_len as f64 / orig_len as f64;
-
-    let (forward, inverse) = crate::fft_conv::plans(orig_len, new_len);
-    let mut padded = vec![0.0; orig_len];
-    let mut spectrum = forward.make_output_vec();
-    let mut out_spectrum = inverse.make_input_vec();
-    let mut out_time = vec![0.0; new_len];
-    let mut scratch_fwd = forward.make_scratch_vec();
-    let mut scratch_inv = inverse.make_scratch_vec();
-    let shorter = new_len < orig_len;
-    let use_len = if shorter { new_len } else { orig_len };
-    let nyquist_bin = (use_len % 2 == 0).then_some(use_len / 2);
-
-    let mut out = Array2::zeros((data.nrows(), final_len));
+    let mut resampler = FftResampler::new(data.ncols(), ratio)?;
+    let mut out = Array2::zeros((data.nrows(), resampler.final_len));
     for (row, mut out_row) in data.outer_iter().zip(out.outer_iter_mut()) {
-        reflect_limited_pad(row, pad_l, pad_r, &mut padded);
-        forward
-            .process_with_scratch(&mut padded, &mut spectrum, &mut scratch_fwd)
-            .expect("buffer lengths come from the plan");
-        if let Some(k) = nyquist_bin {
-            spectrum[k] *= if shorter { 2.0 } else { 0.5 };
-        }
-        let n_copy = out_spectrum.len().min(spectrum.len());
-        for (o, s) in out_spectrum[..n_copy].iter_mut().zip(&spectrum[..n_copy]) {
-            *o = *s * gain;
-        }
-        out_spectrum[n_copy..].fill(Complex::new(0.0, 0.0));
-        // A real signal's DC (and, for even lengths, Nyquist) bin is real: like
-        // NumPy's `irfft`, only the real part is used.
-        out_spectrum[0].im = 0.0;
-        if new_len.is_multiple_of(2) {
-            let last = out_spectrum.len() - 1;
-            out_spectrum[last].im = 0.0;
-        }
-        inverse
-            .process_with_scratch(&mut out_spectrum, &mut out_time, &mut scratch_inv)
-            .expect("buffer lengths come from the plan");
-        let norm = 1.0 / new_len as f64;
-        for (o, v) in out_row.iter_mut().zip(&out_time[remove_l..remove_l + final_len]) {
-            *o = v * norm;
-        }
+        out_row.assign(&ndarray::ArrayView1::from(resampler.row(row)));
     }
     Ok(out)
+}
+
+/// [`resample_fft`] taking the data by value: when down-sampling, each output
+/// row is written over input rows already consumed, so no second array of the
+/// recording's size is allocated (the buffer is then shrunk to the output).
+/// Results are identical to [`resample_fft`].
+pub fn resample_fft_owned(mut data: Array2<f64>, ratio: f64) -> Result<Array2<f64>> {
+    check_ratio(ratio)?;
+    check_finite(data.view(), |c| format!("#{c}"), "FFT resampling")?;
+    let (n_rows, x_len) = data.dim();
+    if x_len == 0 {
+        return Ok(data);
+    }
+    let mut resampler = FftResampler::new(x_len, ratio)?;
+    let final_len = resampler.final_len;
+    let Some(slice) = data.as_slice_mut().filter(|_| final_len <= x_len) else {
+        return resample_fft(data.view(), ratio);
+    };
+    for i in 0..n_rows {
+        let produced = resampler.row(ndarray::ArrayView1::from(&slice[i * x_len..(i + 1) * x_len]));
+        // Output row i ends at (i + 1)·final_len ≤ (i + 1)·x_len, where input row i + 1 starts.
+        slice[i * final_len..(i + 1) * final_len].copy_from_slice(produced);
+    }
+    let (mut buf, offset) = data.into_raw_vec_and_offset();
+    buf.drain(..offset.unwrap_or(0));
+    buf.truncate(n_rows * final_len);
+    buf.shrink_to_fit();
+    Ok(Array2::from_shape_vec((n_rows, final_len), buf).expect("length is rows × final_len"))
+}
+
+/// MNE's FFT resampling of rows of one length by one ratio, with plans and buffers reused.
+struct FftResampler {
+    final_len: usize,
+    pad_l: usize,
+    pad_r: usize,
+    new_len: usize,
+    remove_l: usize,
+    gain: f64,
+    shorter: bool,
+    nyquist_bin: Option<usize>,
+    forward: std::sync::Arc<dyn realfft::RealToComplex<f64>>,
+    inverse: std::sync::Arc<dyn realfft::ComplexToReal<f64>>,
+    padded: Vec<f64>,
+    spectrum: Vec<Complex<f64>>,
+    out_spectrum: Vec<Complex<f64>>,
+    out_time: Vec<f64>,
+    scratch_fwd: Vec<Complex<f64>>,
+    scratch_inv: Vec<Complex<f64>>,
+}
+
+impl FftResampler {
+    fn new(x_len: usize, ratio: f64) -> Result<Self> {
+        let final_len = resampled_len(x_len, ratio);
+        if final_len > MAX_FFT_OUTPUT {
+            return Err(Error::param(
+                "ratio",
+                ratio,
+                format!("would make {final_len} samples per channel (at most {MAX_FFT_OUTPUT})"),
+            ));
+        }
+        // MNE's npad="auto": reflect to the next power of two of at least x_len + 2·min(x_len/8, 100).
+        let min_add = (x_len / 8).min(100) * 2;
+        let total_pad = (x_len + min_add).next_power_of_two() - x_len;
+        let (pad_l, pad_r) = (total_pad / 2, total_pad / 2 + total_pad % 2);
+        let orig_len = x_len + pad_l + pad_r;
+        let new_len = resampled_len(orig_len, ratio);
+        let (forward, inverse) = crate::fft_conv::plans(orig_len, new_len);
+        let shorter = new_len < orig_len;
+        let use_len = if shorter { new_len } else { orig_len };
+        Ok(FftResampler {
+            final_len,
+            pad_l,
+            pad_r,
+            new_len,
+            remove_l: (ratio * pad_l as f64).round_ties_even() as usize,
+            gain: new_len as f64 / orig_len as f64,
+            shorter,
+            nyquist_bin: use_len.is_multiple_of(2).then_some(use_len / 2),
+            padded: vec![0.0; orig_len],
+            spectrum: forward.make_output_vec(),
+            out_spectrum: inverse.make_input_vec(),
+            out_time: vec![0.0; new_len],
+            scratch_fwd: forward.make_scratch_vec(),
+            scratch_inv: inverse.make_scratch_vec(),
+            forward,
+            inverse,
+        })
+    }
+
+    /// Resamples one row; the result is valid until the next call.
+    fn row(&mut self, row: ndarray::ArrayView1<'_, f64>) -> &[f64] {
+        reflect_limited_pad(row, self.pad_l, self.pad_r, &mut self.padded);
+        self.forward
+            .process_with_scratch(&mut self.padded, &mut self.spectrum, &mut self.scratch_fwd)
+            .expect("buffer lengths come from the plan");
+        if let Some(k) = self.nyquist_bin {
+            self.spectrum[k] *= if self.shorter { 2.0 } else { 0.5 };
+        }
+        let n_copy = self.out_spectrum.len().min(self.spectrum.len());
+        for (o, s) in self.out_spectrum[..n_copy]
+            .iter_mut()
+            .zip(&self.spectrum[..n_copy])
+        {
+            *o = *s * self.gain;
+        }
+        self.out_spectrum[n_copy..].fill(Complex::new(0.0, 0.0));
+        // A real signal's DC (and, for even lengths, Nyquist) bin is real: like
+        // NumPy's `irfft`, only the real part is used.
+        self.out_spectrum[0].im = 0.0;
+        if self.new_len.is_multiple_of(2) {
+            let last = self.out_spectrum.len() - 1;
+            self.out_spectrum[last].im = 0.0;
+        }
+        self.inverse
+            .process_with_scratch(&mut self.out_spectrum, &mut self.out_time, &mut self.scratch_inv)
+            .expect("buffer lengths come from the plan");
+        let norm = 1.0 / self.new_len as f64;
+        let out = &mut self.out_time[self.remove_l..self.remove_l + self.final_len];
+        for v in out.iter_mut() {
+            *v *= norm;
+        }
+        out
+    }
 }
 
 /// The anti-aliasing filter `resample_poly` designs for `up`/`down` (already

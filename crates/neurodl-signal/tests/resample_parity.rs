@@ -7,7 +7,7 @@
 mod common;
 
 use common::{crop, golden, max_rel_error};
-use neurodl_signal::resample::{resample_fft, resample_poly};
+use neurodl_signal::resample::{resample_fft, resample_fft_owned, resample_poly};
 
 #[test]
 fn fft_resampling_matches_mne_including_non_integer_ratios() {
@@ -21,6 +21,12 @@ fn fft_resampling_matches_mne_including_non_integer_ratios() {
         let Some((data, sfreq)) = crop(&g) else { return };
         let ratio = g["new_sfreq"].as_f64().unwrap() / sfreq;
         let out = resample_fft(data.view(), ratio).unwrap();
+        // The in-place variant (used by `ops::resample`) gives identical samples.
+        assert_eq!(
+            resample_fft_owned(data.clone(), ratio).unwrap(),
+            out,
+            "{name}: in place"
+        );
         assert_eq!(out.ncols() as u64, g["n_out"].as_u64().unwrap(), "{name}: length");
         let err = max_rel_error(&out, &g["output"]);
         eprintln!("{name}: max relative error {err:e}");

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod commands;
 
@@ -31,12 +31,12 @@ enum Command {
     Info {
         /// A recording (.edf, .bdf, .vhdr, .set) or the root folder of a BIDS dataset.
         path: PathBuf,
-        /// Print JSON for scripts instead of the readable summary.
+        /// Print JSON for scripts instead of the readable summary: `format`, `n_channels`,
+        /// `channels` (name, type, unit, sfreq), `sfreq`, `n_samples`, `duration_s`,
+        /// `meas_date`, `subject`, `annotation_counts` and every annotation
+        /// (onset and duration in seconds from the first sample, description).
         #[arg(long)]
         json: bool,
-        /// With --json, include every annotation (onset, duration, description) and not only counts.
-        #[arg(long, default_value_t = true, action = clap::ArgAction::Set, hide = true)]
-        annotations: bool,
     },
     /// Convert a recording to EDF+ (.edf) or BDF+ (.bdf), chosen by OUTPUT's extension.
     ///
@@ -55,6 +55,12 @@ enum Command {
         #[arg(long)]
         overwrite: bool,
     },
+    /// Preprocess a recording or a BIDS dataset and write EDF+/BDF+: a TOML pipeline
+    /// (--pipeline) and/or step flags, applied in the order given.
+    #[command(
+        after_help = "Examples:\n  neurodl preprocess S001R03.edf out.edf --pick-types eeg --bandpass 4 38 --resample 100\n  neurodl preprocess raw.bdf clean.bdf --notch 50 --reference average\n  neurodl preprocess bids_root/ derivatives/ --pipeline pipeline.toml --format bdf\n  neurodl preprocess x.edf y.edf --bandpass 1 40 --iir 4 --print-pipeline > pipeline.toml"
+    )]
+    Preprocess(commands::preprocess::PreprocessArgs),
     /// List the EEG models (ShallowFBCSPNet, Deep4Net, EEGNet, EEGConformer, ATCNet) with their
     /// papers and trainable parameter counts for an input shape.
     ///
@@ -86,14 +92,22 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Parsed through `ArgMatches` so `preprocess` can apply its step flags in command-line order.
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match cli.command {
-        Command::Info { path, json, .. } => commands::info::run(&path, json),
+        Command::Info { path, json } => commands::info::run(&path, json),
         Command::Convert {
             input,
             output,
             overwrite,
         } => commands::convert::run(&input, &output, overwrite),
+        Command::Preprocess(args) => {
+            let sub = matches
+                .subcommand_matches("preprocess")
+                .expect("clap matched preprocess");
+            commands::preprocess::run(&args, sub)
+        }
         Command::Models {
             n_chans,
             n_times,

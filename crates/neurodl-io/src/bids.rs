@@ -349,7 +349,7 @@ fn walk(root: &Path, dir: &Path, visit: &mut dyn FnMut(&Path)) -> Result<()> {
         if path.is_dir() {
             let skip =
                 dir == root && matches!(name.as_ref(), "derivatives" | "sourcedata" | "code" | "stimuli");
-            // A BrainVision or EEGLAB companion may sit in a folder; recurse only into BIDS-looking ones.
+            // Hidden folders (.git, .datalad) hold no recordings.
             if !skip && !name.starts_with('.') {
                 walk(root, &path, visit)?;
             }

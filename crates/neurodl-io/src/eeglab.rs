@@ -35,7 +35,7 @@
 //! start of every trial after the first, and `extra["eeglab.trials"]`,
 //! `extra["eeglab.pnts"]`, `extra["eeglab.xmin"]` to cut them apart again.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -46,6 +46,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::mat5::{self, MatFile, MatValue, NumData, StructArray, python_float_repr};
 use crate::recording::{
     Annotation, ChannelInfo, ChannelType, Format, RecordingInfo, RecordingReader, SubjectInfo,
+    make_unique_names,
 };
 
 /// EEGLAB's implicit unit: samples are µV.
@@ -523,33 +524,15 @@ fn montage_scale(mean_radius: f64) -> f64 {
     }
 }
 
-/// Renames duplicate labels as MNE does: the k-th copy becomes `name-k`, or
-/// `name-a`, `name-b`... when that is taken.
+/// Renames duplicate labels as MNE does (see [`make_unique_names`]).
 fn unique_names(labels: &[String], f: &Fields) -> Result<Vec<String>> {
     let mut names = labels.to_vec();
-    let mut seen = HashSet::new();
-    let mut dups: Vec<String> = Vec::new();
-    for l in labels {
-        if !seen.insert(l.as_str()) && !dups.contains(l) {
-            dups.push(l.clone());
-        }
-    }
-    for stem in dups {
-        let overlaps: Vec<usize> = (0..names.len()).filter(|&i| names[i] == stem).collect();
-        for (k, &i) in overlaps.iter().enumerate() {
-            let candidates = std::iter::once(k.to_string()).chain(('a'..='z').map(String::from));
-            let Some(new) = candidates
-                .map(|s| format!("{stem}-{s}"))
-                .find(|c| !names.contains(c))
-            else {
-                return Err(f.malformed(
-                    "chanlocs",
-                    format!("too many channels named `{stem}` to give each a unique name"),
-                ));
-            };
-            names[i] = new;
-        }
-    }
+    make_unique_names(&mut names).map_err(|stem| {
+        f.malformed(
+            "chanlocs",
+            format!("too many channels named `{stem}` to give each a unique name"),
+        )
+    })?;
     Ok(names)
 }
 

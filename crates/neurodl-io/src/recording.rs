@@ -341,3 +341,46 @@ pub fn volts_per_unit(unit: &str) -> Option<f64> {
         _ => return None,
     })
 }
+
+/// Renames duplicate channel names in place as MNE's `_unique_channel_names` does: the
+/// k-th copy of `name` becomes `name-k`, or `name-a`, `name-b`... when that is taken.
+/// Returns the names that were duplicated (for a warning), or `Err(stem)` when some copy of
+/// `stem` cannot be given a free name.
+pub(crate) fn make_unique_names(names: &mut [String]) -> std::result::Result<Vec<String>, String> {
+    let mut seen = std::collections::HashSet::new();
+    let mut dups: Vec<String> = Vec::new();
+    for n in names.iter() {
+        if !seen.insert(n.clone()) && !dups.contains(n) {
+            dups.push(n.clone());
+        }
+    }
+    for stem in &dups {
+        let overlaps: Vec<usize> = (0..names.len()).filter(|&i| &names[i] == stem).collect();
+        for (k, &i) in overlaps.iter().enumerate() {
+            let candidates = std::iter::once(k.to_string()).chain(('a'..='z').map(String::from));
+            let new = candidates
+                .map(|s| format!("{stem}-{s}"))
+                .find(|c| !names.contains(c))
+                .ok_or_else(|| stem.clone())?;
+            names[i] = new;
+        }
+    }
+    Ok(dups)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_names_are_numbered_like_mne() {
+        let mut names: Vec<String> = ["A", "B", "A", "A-1", "A"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let dups = make_unique_names(&mut names).unwrap();
+        assert_eq!(dups, ["A"]);
+        // `A-1` is taken by a real channel, so the second copy falls back to a letter.
+        assert_eq!(names, ["A-0", "B", "A-a", "A-1", "A-2"]);
+    }
+}

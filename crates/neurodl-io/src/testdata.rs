@@ -26,5 +26,6 @@ pub fn shared_data_dir() -> Option<PathBuf> {
 
 /// The repository root (two levels above this crate's manifest).
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.canonicalize().unwrap_or(root)
 }

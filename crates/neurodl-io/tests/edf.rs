@@ -517,3 +517,149 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn event_codes_too_wide_for_edf_are_reported_and_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rec = synthetic(400);
+    // BioSemi status words use 17+ bits; EDF stores 16.
+    rec.data
+        .row_mut(2)
+        .iter_mut()
+        .enumerate()
+        .for_each(|(j, v)| *v = if j % 2 == 0 { 254.0 } else { 65791.0 });
+    let path = dir.path().join("wide.edf");
+    let report = write_edf(&path, &rec, EdfVariant::EdfPlus).unwrap();
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("Status") && w.contains("BDF+")),
+        "{:?}",
+        report.warnings
+    );
+    let back = open_recording(&path).unwrap().read_all().unwrap().data;
+    let worst = back
+        .row(2)
+        .iter()
+        .zip(rec.data.row(2))
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(
+        worst <= report.max_quantisation_error[2],
+        "{worst} > {}",
+        report.max_quantisation_error[2]
+    );
+    // The same codes in BDF+ are exact, with no warning.
+    let report = write_edf(&dir.path().join("wide.bdf"), &rec, EdfVariant::BdfPlus).unwrap();
+    assert!(report.warnings.is_empty());
+    let back = open_recording(&dir.path().join("wide.bdf"))
+        .unwrap()
+        .read_all()
+        .unwrap()
+        .data;
+    assert_eq!(back.row(2), rec.data.row(2));
+}
+
+/// Builds a plain EDF by hand: `signals` = (label, samples per record), 1 s records,
+/// digital = physical (cal 1, offset 0), with `value(signal, native index)`.
+fn handmade_edf(signals: &[(&str, usize)], n_records: usize, value: impl Fn(usize, usize) -> i16) -> Vec<u8> {
+    let ns = signals.len();
+    let mut h = Vec::new();
+    let mut field = |text: &str, len: usize| {
+        let mut b = text.as_bytes().to_vec();
+        b.resize(len, b' ');
+        h.extend_from_slice(&b);
+    };
+    field("0", 8);
+    field("X", 80);
+    field("X", 80);
+    field("01.02.03", 8);
+    field("04.05.06", 8);
+    field(&(256 * (ns + 1)).to_string(), 8);
+    field("", 44);
+    field(&n_records.to_string(), 8);
+    field("1", 8);
+    field(&ns.to_string(), 4);
+    for (label, _) in signals {
+        field(label, 16);
+    }
+    for _ in signals {
+        field("", 80);
+    }
+    for _ in signals {
+        field("uV", 8);
+    }
+    for _ in signals {
+        field("-32768", 8);
+    }
+    for _ in signals {
+        field("32767", 8);
+    }
+    for _ in signals {
+        field("-32768", 8);
+    }
+    for _ in signals {
+        field("32767", 8);
+    }
+    for _ in signals {
+        field("", 80);
+    }
+    for (_, spr) in signals {
+        field(&spr.to_string(), 8);
+    }
+    for _ in signals {
+        field("", 32);
+    }
+    for r in 0..n_records {
+        for (s, (_, spr)) in signals.iter().enumerate() {
+            for k in 0..*spr {
+                h.extend_from_slice(&value(s, r * spr + k).to_le_bytes());
+            }
+        }
+    }
+    h
+}
+
+#[test]
+fn slower_channels_are_interpolated_onto_the_common_grid() {
+    let dir = tempfile::tempdir().unwrap();
+    // Fz at 8 Hz, a 2 Hz respiration-like channel and a 2 Hz trigger channel.
+    let bytes = handmade_edf(
+        &[("Fz", 8), ("Resp belt", 2), ("Trigger", 2)],
+        3,
+        |s, i| match s {
+            0 => i as i16,
+            1 => (10 * i) as i16,
+            _ => (i % 3) as i16,
+        },
+    );
+    let rec = open_and_read(dir.path(), "rates.edf", &bytes).unwrap();
+    let info = &rec.info;
+    assert_eq!((info.sfreq, info.n_samples), (8.0, 24));
+    assert_eq!(
+        info.channels.iter().map(|c| c.sfreq).collect::<Vec<_>>(),
+        [8.0, 2.0, 2.0]
+    );
+    assert_eq!(info.channels[1].kind, ChannelType::Resp);
+    assert_eq!(info.channels[2].kind, ChannelType::Stim);
+    // Fz is read as is (µV → V); the 2 Hz channel is linear between its samples,
+    // held at the last one; the trigger is held (sample-and-hold), never interpolated.
+    for j in 0..24 {
+        assert!((rec.data[[0, j]] - j as f64 * 1e-6).abs() < 1e-15);
+        let x = j as f64 / 4.0;
+        let expect = if x >= 5.0 { 50.0 } else { 10.0 * x };
+        assert!(
+            (rec.data[[1, j]] - expect * 1e-6).abs() < 1e-15,
+            "resp {j}: {}",
+            rec.data[[1, j]]
+        );
+        assert_eq!(rec.data[[2, j]], ((j / 4) % 3) as f64, "trigger {j}");
+    }
+    // Any window equals the same slice of the full read, across record boundaries.
+    let mut reader = open_recording(&dir.path().join("rates.edf")).unwrap();
+    for (a, b) in [(0, 3), (5, 11), (7, 8), (15, 24), (23, 24)] {
+        let seg = reader.read_segment(a, b, None).unwrap();
+        assert_eq!(seg, rec.data.slice(ndarray::s![.., a..b]), "{a}..{b}");
+    }
+}

@@ -57,11 +57,15 @@ fn close(a: f64, b: f64) -> bool {
 fn check(golden_path: &Path, data: &Path) -> Vec<String> {
     let golden: Value = serde_json::from_str(&std::fs::read_to_string(golden_path).unwrap()).unwrap();
     let file = golden["file"].as_str().unwrap();
-    let mne = &golden["mne"];
+    check_against(&golden["mne"], &data.join(file), file)
+}
+
+/// Compares what neurodl reads from `path` with MNE's reading of the same file (`mne`).
+fn check_against(mne: &Value, path: &Path, file: &str) -> Vec<String> {
     let mut problems = Vec::new();
     let mut fail = |msg: String| problems.push(format!("{file}: {msg}"));
 
-    let mut reader = match open_recording(&data.join(file)) {
+    let mut reader = match open_recording(path) {
         Ok(r) => r,
         Err(e) => return vec![format!("{file}: open failed: {e}")],
     };
@@ -275,6 +279,77 @@ fn edf_headers_match_pyedflib() {
             problems.push(format!(
                 "{file}: {} annotations vs pyedflib {anns}",
                 info.annotations.len()
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// EDF+/BDF+ written by neurodl, as MNE and pyedflib read them.
+///
+/// `tests/golden/roundtrip/` holds, for every source file and both output formats, what
+/// `neurodl convert` produced when the goldens were made (its SHA-256), whether MNE and
+/// pyedflib opened it, MNE's reading of it, and MNE's largest difference from the source.
+/// Here the same conversion is repeated: the bytes must be identical (so MNE's reading
+/// applies to this very file), neurodl must read back what MNE read, and MNE's error
+/// against the source must be within the quantisation bound the writer reports.
+#[test]
+fn files_neurodl_writes_are_read_identically_by_mne() {
+    use neurodl_io::edf::{EdfVariant, write_edf};
+    let Some(data) = shared_data_dir() else { return };
+    let dir = repo_root().join("tests/golden/roundtrip");
+    let mut goldens: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json") && !p.ends_with("INDEX.json"))
+        .collect();
+    goldens.sort();
+    assert!(!goldens.is_empty());
+    let tmp = tempfile::tempdir().unwrap();
+    let mut problems = Vec::new();
+    for golden_path in goldens {
+        let g: Value = serde_json::from_str(&std::fs::read_to_string(&golden_path).unwrap()).unwrap();
+        let source = data.join(g["source"].as_str().unwrap());
+        if !source.exists() {
+            eprintln!("skipped {}: source absent", golden_path.display());
+            continue;
+        }
+        let (variant, ext) = match g["output_format"].as_str().unwrap() {
+            "EDF+" => (EdfVariant::EdfPlus, "edf"),
+            "BDF+" => (EdfVariant::BdfPlus, "bdf"),
+            other => panic!("unknown output format {other}"),
+        };
+        let name = format!("{}: neurodl → {ext}", g["source"].as_str().unwrap());
+        if g["opened"]["mne"] != true || g["opened"]["pyedflib"] != true {
+            problems.push(format!(
+                "{name}: MNE or pyedflib could not open the file ({})",
+                g["opened"]
+            ));
+        }
+        let out = tmp.path().join(format!("x.{ext}"));
+        let recording = open_recording(&source).unwrap().read_all().unwrap();
+        let report = write_edf(&out, &recording, variant).unwrap();
+        let bytes = std::fs::read(&out).unwrap();
+        if sha256_hex(&bytes) != g["sha256"].as_str().unwrap() {
+            problems.push(format!(
+                "{name}: output differs from the file MNE read (writer changed? regenerate the goldens)"
+            ));
+            continue;
+        }
+        problems.extend(check_against(&g["mne"], &out, &name));
+        let worst = report.max_quantisation_error.iter().copied().fold(0.0, f64::max);
+        let mne_error = g["vs_original"]["max_abs_diff"].as_f64().unwrap();
+        if mne_error > worst * (1.0 + 1e-6) {
+            problems.push(format!(
+                "{name}: MNE sees an error of {mne_error:e}, above the writer's bound {worst:e}"
             ));
         }
     }

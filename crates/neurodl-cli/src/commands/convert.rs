@@ -31,6 +31,9 @@ pub fn run(input: &Path, output: &Path, overwrite: bool) -> Result<()> {
     let recording = reader.read_all()?;
     let report =
         write_edf(output, &recording, variant).with_context(|| format!("writing {}", output.display()))?;
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
     let worst = report.max_quantisation_error.iter().copied().fold(0.0, f64::max);
     eprintln!(
         "wrote {} ({} channels, {} records of {} s, {} annotations; largest quantisation error {:.3e} in SI units{})",

@@ -11,7 +11,8 @@ use super::header::{self, Flavour, Header, parse_edf_plus_date};
 use super::tal;
 use crate::error::{Error, IoContext, Result};
 use crate::recording::{
-    Annotation, ChannelInfo, ChannelType, Format, RecordingInfo, RecordingReader, SubjectInfo, volts_per_unit,
+    Annotation, ChannelInfo, ChannelType, Format, RecordingInfo, RecordingReader, SubjectInfo,
+    make_unique_names, volts_per_unit,
 };
 
 /// Records are read in chunks of about this many bytes, so a long read never holds
@@ -206,7 +207,18 @@ impl EdfReader {
             .iter()
             .map(|&i| header.signals[i].label.clone())
             .collect();
-        make_unique(&mut names, &mut warnings);
+        let duplicated = make_unique_names(&mut names).map_err(|stem| {
+            Error::malformed(
+                path,
+                "header.label",
+                format!("too many signals labelled `{stem}` to give each a unique name"),
+            )
+        })?;
+        for stem in duplicated {
+            warnings.push(format!(
+                "channel name `{stem}` is repeated; copies renamed `{stem}-0`, `{stem}-1`, ... (as MNE)"
+            ));
+        }
 
         let (dig_lo, dig_hi) = flavour.digital_limits();
         let stim_flags: Vec<bool> = names
@@ -683,24 +695,4 @@ fn subject_from_patient_field(field: &str, plus: bool) -> SubjectInfo {
         subject.id = Some(field.to_string());
     }
     subject
-}
-
-/// Appends `-0`, `-1`, ... to repeated names, as MNE's `_unique_channel_names` does.
-pub(crate) fn make_unique(names: &mut [String], warnings: &mut Vec<String>) {
-    let mut seen = std::collections::HashMap::<String, usize>::new();
-    for n in names.iter() {
-        *seen.entry(n.clone()).or_default() += 1;
-    }
-    let dups: Vec<String> = seen.into_iter().filter(|(_, c)| *c > 1).map(|(n, _)| n).collect();
-    for stem in dups {
-        let mut k = 0;
-        for n in names.iter_mut().filter(|n| **n == stem) {
-            *n = format!("{stem}-{k}");
-            k += 1;
-        }
-        warnings.push(format!(
-            "channel name `{stem}` appears {k} times; renamed to `{stem}-0`..`{stem}-{}`",
-            k - 1
-        ));
-    }
 }

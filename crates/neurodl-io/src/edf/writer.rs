@@ -34,8 +34,12 @@ pub struct WriteReport {
     pub n_records: usize,
     /// Zero samples appended to complete the last record (0 when the length divides evenly).
     pub padded_samples: usize,
-    /// Per channel, the largest error writing can introduce: half a digital step, in SI units.
+    /// Per channel, the largest difference between a value and what a reader gets back, in
+    /// SI units: half a digital step, 0 for exactly stored event codes, and half a step plus
+    /// one for event codes too wide for the format (readers truncate them to integers).
     pub max_quantisation_error: Vec<f64>,
+    /// What a user should know about the output (e.g. event codes that could not be kept exact).
+    pub warnings: Vec<String>,
 }
 
 /// Longest channel label an EDF header holds.
@@ -92,6 +96,7 @@ pub fn write_edf(path: &Path, recording: &Recording, variant: EdfVariant) -> Res
     // Per-channel scaling from the header's own decimal text, so the reader reconstructs exactly.
     let (dig_lo, dig_hi) = flavour.digital_limits();
     let mut scalings = Vec::with_capacity(n_channels);
+    let mut warnings = Vec::new();
     for (ch, row) in info.channels.iter().zip(recording.data.rows()) {
         let unit_factor = if ch.kind.is_voltage() && ch.unit == "V" {
             1e6
@@ -134,6 +139,18 @@ pub fn write_edf(path: &Path, recording: &Recording, variant: EdfVariant) -> Res
                 dig_hi.to_string(),
                 dig_hi as f64,
             )
+        } else if ch.kind == ChannelType::Stim
+            && lo.fract() == 0.0
+            && hi.fract() == 0.0
+            && hi - lo <= (dig_hi - dig_lo) as f64
+            && format!("{}", lo + (dig_hi - dig_lo) as f64).len() <= 8
+            && format!("{lo}").len() <= 8
+            && row.iter().all(|v| v.fract() == 0.0)
+        {
+            // Integer event codes get one physical unit per digital step, so they come back
+            // exact: readers truncate stimulus values to integers, and 3.9999 would become 3.
+            let top = lo + (dig_hi - dig_lo) as f64;
+            (format!("{lo}"), lo, format!("{top}"), top)
         } else {
             let (pmin_text, pmin) =
                 format_header_number(lo, false).ok_or_else(|| out_of_range(path, &ch.name, lo))?;
@@ -160,7 +177,26 @@ pub fn write_edf(path: &Path, recording: &Recording, variant: EdfVariant) -> Res
                 ch.name
             )));
         }
+        // Readers truncate stimulus values to integers (MNE's convention), so unless the
+        // codes are stored exactly (one unit per digital step) they can be off by one more.
+        let exact_codes = raw_digital || (ch.kind == ChannelType::Stim && cal == 1.0);
+        let max_error = if exact_codes {
+            0.0
+        } else if ch.kind == ChannelType::Stim {
+            warnings.push(format!(
+                "channel `{}`: event codes {lo}..{hi} do not fit {}'s {} digital steps; they are approximate \
+                 (within {:.3}) — write BDF+ to keep them exact",
+                ch.name,
+                if flavour == Flavour::Edf { "EDF" } else { "BDF" },
+                (dig_hi - dig_lo) as i64 + 1,
+                cal / 2.0 + 1.0
+            ));
+            cal / 2.0 + 1.0
+        } else {
+            cal / 2.0 / unit_factor
+        };
         scalings.push(ChannelScaling {
+            max_error,
             unit_factor,
             cal,
             offset,
@@ -238,20 +274,14 @@ pub fn write_edf(path: &Path, recording: &Recording, variant: EdfVariant) -> Res
         record_duration,
         n_records,
         padded_samples,
-        max_quantisation_error: scalings
-            .iter()
-            .map(|s| {
-                if s.raw_digital {
-                    0.0
-                } else {
-                    s.cal / 2.0 / s.unit_factor
-                }
-            })
-            .collect(),
+        max_quantisation_error: scalings.iter().map(|s| s.max_error).collect(),
+        warnings,
     })
 }
 
 struct ChannelScaling {
+    /// Largest difference, in SI units, between a value and what a reader gets back.
+    max_error: f64,
     /// File unit per SI unit (1e6 for volts stored as µV).
     unit_factor: f64,
     cal: f64,

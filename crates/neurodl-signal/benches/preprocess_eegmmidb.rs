@@ -1,0 +1,209 @@
+//! Preprocessing benchmark: neurodl vs MNE-Python + braindecode on the
+//! PhysioNet eegmmidb runs.
+//!
+//! `cargo bench -p neurodl-signal --bench preprocess_eegmmidb` runs, for every
+//! `S*.edf` in `shared/data/eeg/eegmmidb`: read → band-pass 4–38 Hz (MNE-default
+//! FIR) → resample to 100 Hz (MNE's FFT method) → ×1e6 and exponential moving
+//! standardisation (braindecode, `factor_new = 1e-3`, `init_block_size = 1000`)
+//! → events T1/T2 → windows (trial start −0.5 s, 2 s windows, 1 s stride).
+//! Every file's result is kept until the pass ends (a preloaded dataset).
+//! Then it runs `benches/python/preprocess_eegmmidb_mne.py`, the same work in
+//! MNE + braindecode, in the same run and prints time and peak-memory ratios.
+//!
+//! Python: `$NEURODL_PYTHON`, else `.venv-ref/bin/python` at the repository
+//! root, else `python3`. neurodl is timed single-threaded (the same work as the
+//! Python side) and with recordings processed in parallel (rayon); peak RSS is
+//! taken after the single-threaded passes, before the parallel ones.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use neurodl_io::testdata::{repo_root, shared_data_dir};
+use neurodl_io::{Recording, open_recording};
+use neurodl_signal::events::{
+    EventMapping, EventWindowParams, WindowRef, create_windows_from_events, events_from_annotations,
+};
+use neurodl_signal::pipeline::Pipeline;
+use rayon::prelude::*;
+
+const REPEATS: usize = 5;
+
+const PIPELINE: &str = r#"
+[[step]]
+op = "filter"
+l_freq = 4.0
+h_freq = 38.0
+
+[[step]]
+op = "resample"
+sfreq = 100.0
+
+[[step]]
+op = "scale"
+factor = 1e6
+
+[[step]]
+op = "exponential_moving_standardize"
+factor_new = 1e-3
+init_block_size = 1000
+"#;
+
+fn preprocess(path: &Path, index: u32, pipeline: &Pipeline) -> (Recording, Vec<WindowRef>) {
+    let mut rec = open_recording(path).expect("open").read_all().expect("read");
+    pipeline.apply(&mut rec).expect("preprocess");
+    let mapping = EventMapping::new([("T1", "left"), ("T2", "right")]);
+    let events = events_from_annotations(&rec.info, &mapping).expect("events");
+    let params = EventWindowParams {
+        trial_start_offset_samples: -50,
+        trial_stop_offset_samples: 0,
+        window_size_samples: Some(200),
+        window_stride_samples: Some(100),
+        drop_last_window: false,
+    };
+    let windows = create_windows_from_events(&events, rec.info.n_samples, index, &params).expect("windows");
+    (rec, windows)
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+/// Peak resident set size of this process in MiB (Linux `VmHWM`).
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("NEURODL_PYTHON") {
+        return p.into();
+    }
+    let venv = repo_root().join(".venv-ref/bin/python");
+    if venv.exists() { venv } else { "python3".into() }
+}
+
+fn time_passes(files: &[PathBuf], pipeline: &Pipeline, parallel: bool) -> (f64, usize) {
+    let mut seconds = Vec::new();
+    let mut n_windows = 0;
+    for _ in 0..REPEATS {
+        let start = Instant::now();
+        let results: Vec<(Recording, Vec<WindowRef>)> = if parallel {
+            files
+                .par_iter()
+                .enumerate()
+                .map(|(i, f)| preprocess(f, i as u32, pipeline))
+                .collect()
+        } else {
+            files
+                .iter()
+                .enumerate()
+                .map(|(i, f)| preprocess(f, i as u32, pipeline))
+                .collect()
+        };
+        seconds.push(start.elapsed().as_secs_f64());
+        n_windows = results.iter().map(|(_, w)| w.len()).sum();
+        drop(std::hint::black_box(results));
+    }
+    (median(seconds), n_windows)
+}
+
+fn main() {
+    let Some(data) = shared_data_dir() else { return };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(data.join("eeg/eegmmidb"))
+        .expect("eegmmidb folder")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "edf"))
+        .collect();
+    files.sort();
+    let pipeline = Pipeline::from_toml_str(PIPELINE, "<bench>").expect("pipeline");
+    // Warm the page cache so both tools read from memory, not disk.
+    for f in &files {
+        std::hint::black_box(std::fs::read(f).unwrap());
+    }
+    let (ours_1, n_windows) = time_passes(&files, &pipeline, false);
+    let rss = peak_rss_mib();
+    let threads = rayon::current_num_threads();
+    let (ours_n, _) = time_passes(&files, &pipeline, true);
+    println!(
+        "neurodl-signal: {} files, {n_windows} windows per pass, {REPEATS} passes",
+        files.len()
+    );
+    println!("  1 thread : {:8.2} ms per pass (median)", ours_1 * 1e3);
+    println!("  {threads} threads: {:8.2} ms per pass (median)", ours_n * 1e3);
+    println!(
+        "  peak RSS : {:8.1} MiB (whole bench process, single-threaded passes)",
+        rss.unwrap_or(f64::NAN)
+    );
+
+    let script = repo_root().join("benches/python/preprocess_eegmmidb_mne.py");
+    let out = Command::new(python())
+        .arg(&script)
+        .arg("--data")
+        .arg(&data)
+        .arg("--repeats")
+        .arg(REPEATS.to_string())
+        .output();
+    let reference: Option<serde_json::Value> = match out {
+        Ok(o) if o.status.success() => serde_json::from_slice(&o.stdout).ok(),
+        Ok(o) => {
+            eprintln!(
+                "MNE + braindecode baseline failed: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            None
+        }
+        Err(e) => {
+            eprintln!("MNE + braindecode baseline not run ({}): {e}", python().display());
+            None
+        }
+    };
+    let Some(reference) = reference else {
+        println!(
+            "(no comparison: install tests/reference/requirements.txt and requirements-nodeps.txt into .venv-ref)"
+        );
+        return;
+    };
+    let ref_s = reference["seconds_per_pass_median"].as_f64().unwrap();
+    let ref_rss = reference["peak_rss_mb"].as_f64().unwrap_or(f64::NAN);
+    if reference["n_windows"].as_u64() != Some(n_windows as u64) {
+        println!(
+            "WARNING: window counts differ (neurodl {n_windows}, reference {})",
+            reference["n_windows"]
+        );
+    }
+    println!(
+        "MNE {} + braindecode {}: {:8.2} ms per pass (median), peak RSS {:.1} MiB (interpreter + modules + data)",
+        reference["mne"].as_str().unwrap_or("?"),
+        reference["braindecode"].as_str().unwrap_or("?"),
+        ref_s * 1e3,
+        ref_rss
+    );
+    let rss_ratio = rss.map(|r| r / ref_rss);
+    println!(
+        "speed-up: {:.1}x single-threaded, {:.1}x with {threads} threads; peak memory ratio {:.2}",
+        ref_s / ours_1,
+        ref_s / ours_n,
+        rss_ratio.unwrap_or(f64::NAN)
+    );
+    println!(
+        "{}",
+        serde_json::json!({
+            "bench": "preprocess_eegmmidb",
+            "files": files.len(),
+            "windows": n_windows,
+            "neurodl_ms_1_thread": ours_1 * 1e3,
+            "neurodl_ms_all_threads": ours_n * 1e3,
+            "threads": threads,
+            "neurodl_peak_rss_mib": rss,
+            "reference_ms": ref_s * 1e3,
+            "reference_peak_rss_mib": ref_rss,
+            "speedup_1_thread": ref_s / ours_1,
+            "speedup_all_threads": ref_s / ours_n,
+            "peak_rss_ratio": rss_ratio,
+        })
+    );
+}

@@ -1,0 +1,88 @@
+//! The one error type of `neurodl-signal`.
+//!
+//! Every parameter error names the parameter and the offending value, so a
+//! pipeline file with a typo points at the line to fix; numerical code never
+//! panics on user input.
+
+/// Errors raised by preprocessing operations.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A parameter value is out of its valid range or inconsistent with the data.
+    #[error("invalid {param} = {value}: {reason}")]
+    InvalidParameter {
+        /// The parameter's name as the API or pipeline file spells it (e.g. `h_freq`).
+        param: String,
+        /// The value that was given, formatted.
+        value: String,
+        /// Why it is rejected, with the valid range where it helps.
+        reason: String,
+    },
+    /// The data holds NaN or infinite samples, which no filter can process meaningfully.
+    #[error(
+        "channel {channel} sample {sample} is {value}: {operation} needs finite samples (interpolate or drop the channel first)"
+    )]
+    NonFinite {
+        /// Channel name (or index, for bare arrays).
+        channel: String,
+        /// Sample index of the first non-finite value.
+        sample: usize,
+        /// The value found.
+        value: f64,
+        /// The operation that refused it.
+        operation: String,
+    },
+    /// A pipeline file could not be parsed.
+    #[error("pipeline {source_name}: {message}")]
+    Pipeline {
+        /// The file (or `<string>`).
+        source_name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A pipeline step failed.
+    #[error("step {index} ({op}): {error}")]
+    Step {
+        /// 1-based position of the step in the pipeline.
+        index: usize,
+        /// The step's `op`.
+        op: String,
+        /// What went wrong (shown in the message, not chained, so it prints once).
+        error: Box<Error>,
+    },
+    /// Reading or writing a recording failed.
+    #[error(transparent)]
+    Io(#[from] neurodl_io::Error),
+}
+
+impl Error {
+    /// An [`Error::InvalidParameter`].
+    pub fn param(param: &str, value: impl std::fmt::Display, reason: impl Into<String>) -> Self {
+        Error::InvalidParameter {
+            param: param.to_string(),
+            value: value.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// `Result` with [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Fails with [`Error::NonFinite`] at the first NaN/Inf sample of any row.
+pub(crate) fn check_finite(
+    data: ndarray::ArrayView2<'_, f64>,
+    channel_name: impl Fn(usize) -> String,
+    operation: &str,
+) -> Result<()> {
+    for (ch, row) in data.outer_iter().enumerate() {
+        if let Some((sample, &value)) = row.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(Error::NonFinite {
+                channel: channel_name(ch),
+                sample,
+                value,
+                operation: operation.to_string(),
+            });
+        }
+    }
+    Ok(())
+}

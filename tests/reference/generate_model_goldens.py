@@ -207,8 +207,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     root = Path(__file__).resolve().parents[2]
     parser.add_argument("--out", type=Path, default=root / "tests" / "golden" / "models")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="regenerate into a temporary folder, write nothing, exit 1 if any file differs from --out",
+    )
     args = parser.parse_args()
-    out: Path = args.out
+    if args.check:
+        import filecmp
+        import sys
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            generate(Path(tmp))
+            names = sorted(p.name for p in Path(tmp).iterdir())
+            committed = sorted(p.name for p in args.out.iterdir())
+            differ = [n for n in names if not (args.out / n).exists() or not filecmp.cmp(Path(tmp) / n, args.out / n, shallow=False)]
+            extra = sorted(set(committed) - set(names))
+        for n in differ:
+            print(f"differs or missing: {n}")
+        for n in extra:
+            print(f"not produced by the generator: {n}")
+        sys.exit(1 if differ or extra else 0)
+    generate(args.out)
+
+
+def generate(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
     counts = []

@@ -1,6 +1,7 @@
 //! `neurodl info`: a readable or JSON summary of a recording or a BIDS dataset.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::Result;
@@ -74,9 +75,13 @@ pub fn run(path: &Path, json: bool) -> Result<()> {
     let reader = open_recording(path)?;
     let info = reader.info();
     if json {
-        println!("{}", serde_json::to_string_pretty(&summary(info))?);
+        writeln!(
+            std::io::stdout().lock(),
+            "{}",
+            serde_json::to_string_pretty(&summary(info))?
+        )?;
     } else {
-        print!("{}", render_text(info));
+        write!(std::io::stdout().lock(), "{}", render_text(info))?;
     }
     Ok(())
 }
@@ -117,18 +122,24 @@ fn run_bids(root: &Path, json: bool) -> Result<()> {
                 })
                 .collect(),
         };
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        writeln!(
+            std::io::stdout().lock(),
+            "{}",
+            serde_json::to_string_pretty(&out)?
+        )?;
     } else {
-        println!(
+        let mut stdout = std::io::stdout().lock();
+        writeln!(
+            stdout,
             "BIDS dataset {}{}: {} subject(s), {} EEG recording(s)",
             root.display(),
             dataset.name().map(|n| format!(" ({n})")).unwrap_or_default(),
             dataset.subjects().len(),
             infos.len()
-        );
+        )?;
         for (rec, info) in &infos {
-            println!("\n== {} ==", rec.entities);
-            print!("{}", render_text(info));
+            writeln!(stdout, "\n== {} ==", rec.entities)?;
+            write!(stdout, "{}", render_text(info))?;
         }
     }
     Ok(())
@@ -136,7 +147,7 @@ fn run_bids(root: &Path, json: bool) -> Result<()> {
 
 /// The human-readable summary.
 fn render_text(info: &RecordingInfo) -> String {
-    use std::fmt::Write;
+    use std::fmt::Write as _;
     let mut s = String::new();
     let _ = writeln!(s, "{}  ({})", info.path.display(), info.format);
     let _ = writeln!(

@@ -174,7 +174,10 @@ pub fn run(args: &PreprocessArgs, matches: &ArgMatches) -> Result<()> {
     };
     pipeline.steps.extend(flag_steps(args, matches)?);
     if args.print_pipeline {
-        print!("{}", pipeline.to_toml_string());
+        std::io::Write::write_all(
+            &mut std::io::stdout().lock(),
+            pipeline.to_toml_string().as_bytes(),
+        )?;
         return Ok(());
     }
     if pipeline.steps.is_empty() {

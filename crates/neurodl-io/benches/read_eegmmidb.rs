@@ -18,7 +18,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use neurodl_io::open_recording;
-use neurodl_io::testdata::{repo_root, shared_data_dir};
+use neurodl_io::testdata::{median, peak_rss_mib, reference_python, repo_root, shared_data_dir};
 
 const REPEATS: usize = 7;
 
@@ -26,19 +26,6 @@ fn read_file(path: &Path) -> usize {
     let mut reader = open_recording(path).expect("open");
     let rec = reader.read_all().expect("read");
     rec.data.len()
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
-}
-
-/// Peak resident set size of this process in MiB (Linux `VmHWM`).
-fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
 }
 
 fn time_passes(files: &[PathBuf], threads: usize) -> (Vec<f64>, usize) {
@@ -61,14 +48,6 @@ fn time_passes(files: &[PathBuf], threads: usize) -> (Vec<f64>, usize) {
         seconds.push(start.elapsed().as_secs_f64());
     }
     (seconds, samples)
-}
-
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("NEURODL_PYTHON") {
-        return p.into();
-    }
-    let venv = repo_root().join(".venv-ref/bin/python");
-    if venv.exists() { venv } else { "python3".into() }
 }
 
 fn main() {
@@ -105,7 +84,7 @@ fn main() {
     );
 
     let script = repo_root().join("benches/python/read_eegmmidb_mne.py");
-    let out = Command::new(python())
+    let out = Command::new(reference_python())
         .arg(&script)
         .arg("--data")
         .arg(&data)
@@ -119,7 +98,7 @@ fn main() {
             None
         }
         Err(e) => {
-            eprintln!("MNE baseline not run ({}): {e}", python().display());
+            eprintln!("MNE baseline not run ({}): {e}", reference_python().display());
             None
         }
     };

@@ -29,3 +29,27 @@ pub fn repo_root() -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     root.canonicalize().unwrap_or(root)
 }
+
+/// The Python interpreter benchmarks run the reference tools with: `$NEURODL_PYTHON`,
+/// else `.venv-ref/bin/python` at the repository root, else `python3`.
+pub fn reference_python() -> PathBuf {
+    if let Some(p) = std::env::var_os("NEURODL_PYTHON") {
+        return p.into();
+    }
+    let venv = repo_root().join(".venv-ref/bin/python");
+    if venv.exists() { venv } else { "python3".into() }
+}
+
+/// Peak resident set size of this process in MiB (Linux `VmHWM`; `None` elsewhere).
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// The median of timings (upper median for an even count). Panics on an empty list.
+pub fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}

@@ -18,13 +18,13 @@
 //! fresh buffer per intermediate, and glibc's mmap/munmap of large blocks cost 1.5-2.4x in
 //! training steps (see the shared notes on Burn's CPU backends).
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
+use neurodl_io::testdata::{median, reference_python, repo_root};
 use neurodl_models::{EEGNetConfig, EegModel, ShallowFBCSPNetConfig, SignalShape};
 
 #[global_allocator]
@@ -33,11 +33,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const BATCH: usize = 64;
 const REPEATS: usize = 7;
 const SINGLE_REPEATS: usize = 50;
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
-}
 
 fn timed(warmup: usize, repeats: usize, mut f: impl FnMut()) -> f64 {
     for _ in 0..warmup {
@@ -98,18 +93,6 @@ fn bench<M: EegModel>(build: impl Fn(&Device) -> M) -> Timings {
     }
 }
 
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("NEURODL_PYTHON") {
-        return p.into();
-    }
-    let venv = repo_root().join(".venv-ref/bin/python");
-    if venv.exists() { venv } else { "python3".into() }
-}
-
 fn main() {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let signal = SignalShape::new(22, 4, 1125).with_sfreq(250.0);
@@ -131,7 +114,7 @@ fn main() {
         );
     }
     let script = repo_root().join("benches/python/models_braindecode.py");
-    let out = Command::new(python())
+    let out = Command::new(reference_python())
         .arg(&script)
         .arg("--threads")
         .arg(threads.to_string())
@@ -146,7 +129,10 @@ fn main() {
             None
         }
         Err(e) => {
-            eprintln!("braindecode baseline not run ({}): {e}", python().display());
+            eprintln!(
+                "braindecode baseline not run ({}): {e}",
+                reference_python().display()
+            );
             None
         }
     };

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use neurodl_io::testdata::{repo_root, shared_data_dir};
+use neurodl_io::testdata::{median, peak_rss_mib, reference_python, repo_root, shared_data_dir};
 use neurodl_io::{Recording, open_recording};
 use neurodl_signal::events::{
     EventMapping, EventWindowParams, WindowRef, create_windows_from_events, events_from_annotations,
@@ -63,27 +63,6 @@ fn preprocess(path: &Path, index: u32, pipeline: &Pipeline) -> (Recording, Vec<W
     };
     let windows = create_windows_from_events(&events, rec.info.n_samples, index, &params).expect("windows");
     (rec, windows)
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
-}
-
-/// Peak resident set size of this process in MiB (Linux `VmHWM`).
-fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
-}
-
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("NEURODL_PYTHON") {
-        return p.into();
-    }
-    let venv = repo_root().join(".venv-ref/bin/python");
-    if venv.exists() { venv } else { "python3".into() }
 }
 
 fn time_passes(files: &[PathBuf], pipeline: &Pipeline, parallel: bool) -> (f64, usize) {
@@ -140,7 +119,7 @@ fn main() {
     );
 
     let script = repo_root().join("benches/python/preprocess_eegmmidb_mne.py");
-    let out = Command::new(python())
+    let out = Command::new(reference_python())
         .arg(&script)
         .arg("--data")
         .arg(&data)
@@ -157,7 +136,10 @@ fn main() {
             None
         }
         Err(e) => {
-            eprintln!("MNE + braindecode baseline not run ({}): {e}", python().display());
+            eprintln!(
+                "MNE + braindecode baseline not run ({}): {e}",
+                reference_python().display()
+            );
             None
         }
     };

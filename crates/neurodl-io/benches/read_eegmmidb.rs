@@ -20,6 +20,12 @@ use std::time::Instant;
 use neurodl_io::open_recording;
 use neurodl_io::testdata::{median, peak_rss_mib, reference_python, repo_root, shared_data_dir};
 
+// The allocator the `neurodl` binary ships with. With glibc's malloc, whether each
+// file's 10 MB output reuses freed memory or is page-faulted afresh varied from run to
+// run (8.7 vs 14 ms per pass), which is a property of the allocator, not the reader.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const REPEATS: usize = 7;
 
 fn read_file(path: &Path) -> usize {

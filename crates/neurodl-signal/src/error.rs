@@ -86,3 +86,16 @@ pub(crate) fn check_finite(
     }
     Ok(())
 }
+
+/// [`check_finite`] on the rows `rows` of `data` only; `row_name` names a row by its index in `data`.
+pub(crate) fn check_rows_finite(
+    data: ndarray::ArrayView2<'_, f64>,
+    rows: &[usize],
+    row_name: impl Fn(usize) -> String,
+    operation: &str,
+) -> Result<()> {
+    for &r in rows {
+        check_finite(data.slice(ndarray::s![r..r + 1, ..]), |_| row_name(r), operation)?;
+    }
+    Ok(())
+}

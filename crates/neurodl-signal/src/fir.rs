@@ -443,13 +443,7 @@ impl FirFilter {
         rows: &[usize],
         row_name: impl Fn(usize) -> String,
     ) -> Result<()> {
-        for &r in rows {
-            crate::error::check_finite(
-                data.slice(ndarray::s![r..r + 1, ..]),
-                |_| row_name(r),
-                "FIR filtering",
-            )?;
-        }
+        crate::error::check_rows_finite(data.view(), rows, &row_name, "FIR filtering")?;
         let n_times = data.ncols();
         if n_times == 0 || self.taps.len() == 1 {
             let g = self.taps.first().copied().unwrap_or(1.0);

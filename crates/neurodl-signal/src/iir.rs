@@ -320,13 +320,7 @@ impl Sos {
         rows: &[usize],
         row_name: impl Fn(usize) -> String,
     ) -> Result<()> {
-        for &r in rows {
-            crate::error::check_finite(
-                data.slice(ndarray::s![r..r + 1, ..]),
-                |_| row_name(r),
-                "IIR filtering",
-            )?;
-        }
+        crate::error::check_rows_finite(data.view(), rows, &row_name, "IIR filtering")?;
         let mut buf = Vec::new();
         for &r in rows {
             let mut row = data.row_mut(r);
@@ -362,13 +356,7 @@ impl Sos {
         rows: &[usize],
         row_name: impl Fn(usize) -> String,
     ) -> Result<()> {
-        for &r in rows {
-            crate::error::check_finite(
-                data.slice(ndarray::s![r..r + 1, ..]),
-                |_| row_name(r),
-                "IIR filtering",
-            )?;
-        }
+        crate::error::check_rows_finite(data.view(), rows, &row_name, "IIR filtering")?;
         let edge = self.default_padlen();
         let n = data.ncols();
         if n <= edge {

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use ndarray::{Array2, Axis, s};
 use neurodl_io::{Annotation, ChannelInfo, ChannelType, Recording};
 
-use crate::error::{Error, Result, check_finite};
+use crate::error::{Error, Result, check_finite, check_rows_finite};
 use crate::fir::{FirFilter, FirSpec, design_fir, design_notch};
 use crate::iir::{Band, butter_sos};
 use crate::resample::{resample_fft, resample_fft_owned, resample_poly, resampled_len};
@@ -121,13 +121,7 @@ pub fn resample(rec: &mut Recording, new_sfreq: f64, method: ResampleMethod) -> 
         .filter(|i| !stim.contains(i))
         .collect();
     let names: Vec<String> = rec.info.channels.iter().map(|c| c.name.clone()).collect();
-    for &r in &other {
-        check_finite(
-            rec.data.slice(s![r..r + 1, ..]),
-            |_| names[r].clone(),
-            "resampling",
-        )?;
-    }
+    check_rows_finite(rec.data.view(), &other, |r| names[r].clone(), "resampling")?;
     if stim.is_empty() && method == ResampleMethod::Fft {
         // The usual case: every row is resampled alike, in the recording's own buffer.
         rec.data = resample_fft_owned(std::mem::take(&mut rec.data), ratio)?;
@@ -549,13 +543,12 @@ fn for_data_rows(
     mut f: impl FnMut(ndarray::ArrayViewMut2<'_, f64>) -> Result<()>,
 ) -> Result<()> {
     let rows = data_rows(rec);
-    for &r in &rows {
-        check_finite(
-            rec.data.slice(s![r..r + 1, ..]),
-            |_| rec.info.channels[r].name.clone(),
-            operation,
-        )?;
-    }
+    check_rows_finite(
+        rec.data.view(),
+        &rows,
+        |r| rec.info.channels[r].name.clone(),
+        operation,
+    )?;
     let mut i = 0;
     while i < rows.len() {
         let mut j = i + 1;

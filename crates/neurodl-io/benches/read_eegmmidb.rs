@@ -14,11 +14,10 @@
 //! is what a data pipeline does.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
 
 use neurodl_io::open_recording;
-use neurodl_io::testdata::{median, peak_rss_mib, reference_python, repo_root, shared_data_dir};
+use neurodl_io::testdata::{median, peak_rss_mib, run_reference_script, shared_data_dir};
 
 // The allocator the `neurodl` binary ships with. With glibc's malloc, whether each
 // file's 10 MB output reuses freed memory or is page-faulted afresh varied from run to
@@ -89,25 +88,16 @@ fn main() {
         rss.unwrap_or(f64::NAN)
     );
 
-    let script = repo_root().join("benches/python/read_eegmmidb_mne.py");
-    let out = Command::new(reference_python())
-        .arg(&script)
-        .arg("--data")
-        .arg(&data)
-        .arg("--repeats")
-        .arg(REPEATS.to_string())
-        .output();
-    let mne: Option<serde_json::Value> = match out {
-        Ok(o) if o.status.success() => serde_json::from_slice(&o.stdout).ok(),
-        Ok(o) => {
-            eprintln!("MNE baseline failed: {}", String::from_utf8_lossy(&o.stderr));
-            None
-        }
-        Err(e) => {
-            eprintln!("MNE baseline not run ({}): {e}", reference_python().display());
-            None
-        }
-    };
+    let mne = run_reference_script(
+        "benches/python/read_eegmmidb_mne.py",
+        &[
+            "--data".as_ref(),
+            data.as_os_str(),
+            "--repeats".as_ref(),
+            REPEATS.to_string().as_ref(),
+        ],
+        "MNE",
+    );
     let Some(mne) = mne else {
         println!("(no MNE comparison: install tests/reference/requirements.txt into .venv-ref)");
         return;

@@ -53,3 +53,39 @@ pub fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
     xs[xs.len() / 2]
 }
+
+/// Runs the Python half of a benchmark (`script`, relative to the repository root) with
+/// [`reference_python`] and `args`, and parses the one JSON document it prints. On failure
+/// prints why, naming `baseline` (e.g. "MNE"), and returns `None`, so the Rust side can
+/// still report its own numbers.
+pub fn run_reference_script(
+    script: &str,
+    args: &[&std::ffi::OsStr],
+    baseline: &str,
+) -> Option<serde_json::Value> {
+    let python = reference_python();
+    match std::process::Command::new(&python)
+        .arg(repo_root().join(script))
+        .args(args)
+        .output()
+    {
+        Ok(o) if o.status.success() => match serde_json::from_slice(&o.stdout) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                eprintln!("{baseline} baseline printed no JSON ({e})");
+                None
+            }
+        },
+        Ok(o) => {
+            eprintln!(
+                "{baseline} baseline failed: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            None
+        }
+        Err(e) => {
+            eprintln!("{baseline} baseline not run ({}): {e}", python.display());
+            None
+        }
+    }
+}

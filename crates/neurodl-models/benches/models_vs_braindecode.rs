@@ -18,13 +18,12 @@
 //! fresh buffer per intermediate, and glibc's mmap/munmap of large blocks cost 1.5-2.4x in
 //! training steps (see the shared notes on Burn's CPU backends).
 
-use std::process::Command;
 use std::time::Instant;
 
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
-use neurodl_io::testdata::{median, reference_python, repo_root};
+use neurodl_io::testdata::{median, run_reference_script};
 use neurodl_models::{EEGNetConfig, EegModel, ShallowFBCSPNetConfig, SignalShape};
 
 #[global_allocator]
@@ -113,29 +112,11 @@ fn main() {
             t.train_step_ms, t.inference_ms, t.single_trial_ms
         );
     }
-    let script = repo_root().join("benches/python/models_braindecode.py");
-    let out = Command::new(reference_python())
-        .arg(&script)
-        .arg("--threads")
-        .arg(threads.to_string())
-        .output();
-    let reference: Option<serde_json::Value> = match out {
-        Ok(o) if o.status.success() => serde_json::from_slice(&o.stdout).ok(),
-        Ok(o) => {
-            eprintln!(
-                "braindecode baseline failed: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-            None
-        }
-        Err(e) => {
-            eprintln!(
-                "braindecode baseline not run ({}): {e}",
-                reference_python().display()
-            );
-            None
-        }
-    };
+    let reference = run_reference_script(
+        "benches/python/models_braindecode.py",
+        &["--threads".as_ref(), threads.to_string().as_ref()],
+        "braindecode",
+    );
     let Some(reference) = reference else {
         println!(
             "(no braindecode comparison: set NEURODL_PYTHON to a venv with tests/reference/requirements-models.txt)"

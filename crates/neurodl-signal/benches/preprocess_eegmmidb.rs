@@ -16,10 +16,9 @@
 //! taken after the single-threaded passes, before the parallel ones.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
 
-use neurodl_io::testdata::{median, peak_rss_mib, reference_python, repo_root, shared_data_dir};
+use neurodl_io::testdata::{median, peak_rss_mib, run_reference_script, shared_data_dir};
 use neurodl_io::{Recording, open_recording};
 use neurodl_signal::events::{
     EventMapping, EventWindowParams, WindowRef, create_windows_from_events, events_from_annotations,
@@ -118,31 +117,16 @@ fn main() {
         rss.unwrap_or(f64::NAN)
     );
 
-    let script = repo_root().join("benches/python/preprocess_eegmmidb_mne.py");
-    let out = Command::new(reference_python())
-        .arg(&script)
-        .arg("--data")
-        .arg(&data)
-        .arg("--repeats")
-        .arg(REPEATS.to_string())
-        .output();
-    let reference: Option<serde_json::Value> = match out {
-        Ok(o) if o.status.success() => serde_json::from_slice(&o.stdout).ok(),
-        Ok(o) => {
-            eprintln!(
-                "MNE + braindecode baseline failed: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-            None
-        }
-        Err(e) => {
-            eprintln!(
-                "MNE + braindecode baseline not run ({}): {e}",
-                reference_python().display()
-            );
-            None
-        }
-    };
+    let reference = run_reference_script(
+        "benches/python/preprocess_eegmmidb_mne.py",
+        &[
+            "--data".as_ref(),
+            data.as_os_str(),
+            "--repeats".as_ref(),
+            REPEATS.to_string().as_ref(),
+        ],
+        "MNE + braindecode",
+    );
     let Some(reference) = reference else {
         println!(
             "(no comparison: install tests/reference/requirements.txt and requirements-nodeps.txt into .venv-ref)"

@@ -1,0 +1,5 @@
+//! # neurodl-eval
+//!
+//! Classification metrics and leakage-safe evaluation protocols.
+
+#![warn(missing_docs)]

@@ -1,0 +1,5 @@
+//! # neurodl-report
+//!
+//! Plots and self-contained HTML reports.
+
+#![warn(missing_docs)]

@@ -9,6 +9,9 @@ MNE's public APIs the way braindecode's trial-wise decoding tutorial does:
    ``RawDataset`` (``description={"subject": 1, "run": r}``) inside one
    ``BaseConcatDataset``.
 2. ``preprocess`` with ``Preprocessor("pick_types", eeg=True)``,
+   ``Preprocessor(lambda data: np.multiply(data, 1e6))`` (volts to microvolts, as
+   braindecode's tutorials do: without it the standardisation's ``eps=1e-4`` floor
+   exceeds every running standard deviation of EEG in volts),
    ``Preprocessor("filter", l_freq=4.0, h_freq=38.0)`` and
    ``Preprocessor(exponential_moving_standardize, factor_new=1e-3, init_block_size=1000)``;
    no resampling (160 Hz), no volt-to-microvolt scaling. The filtered data are
@@ -137,6 +140,7 @@ def main() -> int:
         ds,
         [
             Preprocessor("pick_types", eeg=True),
+            Preprocessor(lambda data: np.multiply(data, 1e6)),
             Preprocessor("filter", l_freq=4.0, h_freq=38.0),
             Preprocessor(exponential_moving_standardize, factor_new=1e-3, init_block_size=1000),
         ],

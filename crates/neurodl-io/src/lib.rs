@@ -18,10 +18,11 @@
 //! ```
 //!
 //! Supported: EDF/EDF+ and BDF/BDF+ ([`edf`], read and write), BrainVision
-//! ([`brainvision`]), EEGLAB `.set` ([`eeglab`]) and BIDS EEG datasets ([`bids`]).
+//! ([`brainvision`]), EEGLAB `.set` ([`eeglab`]) and BIDS EEG datasets ([`bids`]; written by [`bids_write`]).
 
 pub mod atomic;
 pub mod bids;
+pub mod bids_write;
 pub mod brainvision;
 pub mod edf;
 pub mod eeglab;

@@ -9,7 +9,8 @@
 //! annotations (in seconds) correct ([`ops`]); the array-level functions
 //! underneath ([`fir`], [`iir`], [`resample`], [`standardize`]) are public too.
 //! [`events`] turns annotations into events, epochs and deep-learning windows;
-//! [`pipeline`] declares a sequence of steps in TOML.
+//! [`pipeline`] declares a sequence of steps in TOML. [`simulate`] generates
+//! realistic two-class motor-imagery recordings (and BIDS datasets) from a seed.
 //!
 //! ```no_run
 //! use neurodl_signal::events::{EventMapping, EventWindowParams, create_windows_from_events, events_from_annotations};
@@ -58,6 +59,7 @@ pub mod iir;
 pub mod ops;
 pub mod pipeline;
 pub mod resample;
+pub mod simulate;
 pub mod standardize;
 pub mod window;
 

@@ -67,6 +67,13 @@ enum Command {
         after_help = "Examples:\n  neurodl preprocess S001R03.edf out.edf --pick-types eeg --bandpass 4 38 --resample 100\n  neurodl preprocess raw.bdf clean.bdf --notch 50 --reference average\n  neurodl preprocess bids_root/ derivatives/ --pipeline pipeline.toml --format bdf\n  neurodl preprocess x.edf y.edf --bandpass 1 40 --iir 4 --print-pipeline > pipeline.toml"
     )]
     Preprocess(commands::preprocess::PreprocessArgs),
+    /// Write a simulated two-class motor-imagery EEG dataset (left/right hand imagery with
+    /// contralateral mu/beta desynchronisation, 1/f background, blinks, EMG, drift, line
+    /// noise) as BIDS-EEG with EDF+ files; deterministic from --seed.
+    #[command(
+        after_help = "Examples:\n  neurodl simulate sim_bids/\n  neurodl simulate sim_bids/ --subjects 9 --sessions 2 --runs 6 --trials-per-class 12 --seed 42\n  neurodl simulate tiny/ --subjects 1 --trials-per-class 2 --sfreq 128 --no-eog --no-artifacts\n  neurodl info sim_bids/"
+    )]
+    Simulate(commands::simulate::SimulateArgs),
     /// List the EEG models (ShallowFBCSPNet, Deep4Net, EEGNet, EEGConformer, ATCNet) with their
     /// papers and trainable parameter counts for an input shape.
     ///
@@ -114,6 +121,7 @@ fn main() -> ExitCode {
                 .expect("clap matched preprocess");
             commands::preprocess::run(&args, sub)
         }
+        Command::Simulate(args) => commands::simulate::run(&args),
         Command::Models {
             n_chans,
             n_times,

@@ -4,3 +4,4 @@ pub mod convert;
 pub mod info;
 pub mod models;
 pub mod preprocess;
+pub mod simulate;

@@ -67,6 +67,23 @@ enum Command {
         after_help = "Examples:\n  neurodl preprocess S001R03.edf out.edf --pick-types eeg --bandpass 4 38 --resample 100\n  neurodl preprocess raw.bdf clean.bdf --notch 50 --reference average\n  neurodl preprocess bids_root/ derivatives/ --pipeline pipeline.toml --format bdf\n  neurodl preprocess x.edf y.edf --bandpass 1 40 --iir 4 --print-pipeline > pipeline.toml"
     )]
     Preprocess(commands::preprocess::PreprocessArgs),
+    /// Run a decoding experiment (one TOML file: dataset, events, preprocessing, windows,
+    /// decoders, training, protocol) and write its run record: metrics (JSON, CSV), the split,
+    /// data hashes, learning curves and confusion matrices (PNG), weights and an HTML report.
+    #[command(
+        after_help = "Examples:\n  neurodl run examples/experiments/eegmmidb_imagery_fists_feet.toml\n  neurodl run exp.toml --out runs/try1\n  neurodl run exp.toml --out runs/try1 --resume      # after a kill: continue from the last epoch\n  neurodl run exp.toml --print-experiment           # every default spelled out"
+    )]
+    Run(commands::run::RunArgs),
+    /// EEG decoding from flags alone: cross-validate decoders, train one for later use, predict.
+    #[command(subcommand)]
+    Eeg(EegCommand),
+    /// The main job on a fresh clone with no data: simulate a two-class motor-imagery BIDS
+    /// dataset, then preprocess it, cross-validate ShallowFBCSPNet and the Riemannian and CSP
+    /// baselines within subject, and print the results and where the report is.
+    #[command(
+        after_help = "Examples:\n  neurodl demo\n  neurodl demo --out /tmp/neurodl-demo --subjects 3 --epochs 20"
+    )]
+    Demo(commands::demo::DemoArgs),
     /// Write a simulated two-class motor-imagery EEG dataset (left/right hand imagery with
     /// contralateral mu/beta desynchronisation, 1/f background, blinks, EMG, drift, line
     /// noise) as BIDS-EEG with EDF+ files; deterministic from --seed.
@@ -104,6 +121,27 @@ enum Command {
     },
 }
 
+/// `neurodl eeg ...`.
+#[derive(Subcommand)]
+enum EegCommand {
+    /// Cross-validate decoders on recordings or a BIDS dataset and write a run record.
+    #[command(
+        after_help = "Examples:\n  neurodl eeg evaluate S001R06.edf S001R10.edf --events T1=both_fists,T2=both_feet --bandpass 4 38 --window 4 --model ShallowFBCSPNet --baseline ts-lr\n  neurodl eeg evaluate bids_root/ --events left_hand=left_hand,right_hand=right_hand --protocol cross-subject --model EEGNet"
+    )]
+    Evaluate(commands::eeg::EvaluateArgs),
+    /// Train one deep decoder on all trials and save it (weights + decoder.json) for `predict`.
+    #[command(
+        after_help = "Example:\n  neurodl eeg train S001R06.edf S001R10.edf --events T1=both_fists,T2=both_feet --bandpass 4 38 --window 4 --model ShallowFBCSPNet --out decoders/fists-feet"
+    )]
+    Train(commands::eeg::TrainArgs),
+    /// Predict with a trained decoder: one CSV row per trial (recordings with the training
+    /// events) or per window (recordings without), with class probabilities.
+    #[command(
+        after_help = "Example:\n  neurodl eeg predict decoders/fists-feet S001R14.edf > predictions.csv"
+    )]
+    Predict(commands::eeg::PredictArgs),
+}
+
 fn main() -> ExitCode {
     // Parsed through `ArgMatches` so `preprocess` can apply its step flags in command-line order.
     let matches = Cli::command().get_matches();
@@ -121,6 +159,11 @@ fn main() -> ExitCode {
                 .expect("clap matched preprocess");
             commands::preprocess::run(&args, sub)
         }
+        Command::Run(args) => commands::run::run(&args),
+        Command::Eeg(EegCommand::Evaluate(args)) => commands::eeg::evaluate(&args),
+        Command::Eeg(EegCommand::Train(args)) => commands::eeg::train(&args),
+        Command::Eeg(EegCommand::Predict(args)) => commands::eeg::predict(&args),
+        Command::Demo(args) => commands::demo::run(&args),
         Command::Simulate(args) => commands::simulate::run(&args),
         Command::Models {
             n_chans,

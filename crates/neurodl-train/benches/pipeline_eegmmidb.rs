@@ -93,7 +93,9 @@ trial_level = true
     let accs: Vec<f64> = summary.folds.iter().map(|f| f.scores.accuracy).collect();
     let mean = accs.iter().sum::<f64>() / accs.len() as f64;
     let rss = peak_rss_mib().unwrap_or(f64::NAN);
-    println!("neurodl ({threads} threads, {epochs} epochs): {seconds:.2} s, peak RSS {rss:.0} MiB, fold accuracies {accs:.3?} (mean {mean:.3})");
+    println!(
+        "neurodl ({threads} threads, {epochs} epochs): {seconds:.2} s, peak RSS {rss:.0} MiB, fold accuracies {accs:.3?} (mean {mean:.3})"
+    );
 
     let reference = run_reference_script(
         "benches/python/pipeline_eegmmidb_braindecode.py",

@@ -68,8 +68,8 @@ pub fn discover(spec: &DatasetSpec) -> Result<Vec<SourceRecording>> {
         }
     } else {
         let files: Vec<PathBuf> = if let Some(pattern) = &spec.glob {
-            let paths = glob::glob(pattern)
-                .map_err(|e| TrainError::Dataset(format!("glob `{pattern}`: {e}")))?;
+            let paths =
+                glob::glob(pattern).map_err(|e| TrainError::Dataset(format!("glob `{pattern}`: {e}")))?;
             let mut files = Vec::new();
             for p in paths {
                 files.push(p.map_err(|e| TrainError::Dataset(format!("glob `{pattern}`: {e}")))?);
@@ -109,7 +109,9 @@ pub fn discover(spec: &DatasetSpec) -> Result<Vec<SourceRecording>> {
 }
 
 fn stem(path: &Path) -> String {
-    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// `S001R04.edf` (PhysioNet's naming) → subject `S001`, run `R04`; otherwise no subject and
@@ -234,12 +236,13 @@ impl WindowStore {
         let mut trial_of_window = Vec::new();
         let mut n_times = None;
         for (ri, (rec, events)) in recordings.iter().zip(&events_per_recording).enumerate() {
-            let ws = create_windows_from_events(events, rec.data.ncols(), ri as u32, &params).map_err(|e| {
-                TrainError::Signal {
-                    path: rec.source.path.clone(),
-                    source: e,
-                }
-            })?;
+            let ws =
+                create_windows_from_events(events, rec.data.ncols(), ri as u32, &params).map_err(|e| {
+                    TrainError::Signal {
+                        path: rec.source.path.clone(),
+                        source: e,
+                    }
+                })?;
             let first_trial = trials.len();
             for (ti, ev) in events.iter().enumerate() {
                 trials.push(TrialMeta {
@@ -278,7 +281,12 @@ impl WindowStore {
     }
 
     /// A store over one recording and windows already cut from it (prediction on new data).
-    pub fn single(rec: neurodl_io::Recording, windows: Vec<WindowRef>, labels: Vec<String>, n_times: usize) -> Self {
+    pub fn single(
+        rec: neurodl_io::Recording,
+        windows: Vec<WindowRef>,
+        labels: Vec<String>,
+        n_times: usize,
+    ) -> Self {
         let source = SourceRecording {
             path: rec.info.path.clone(),
             subject: rec.info.subject.id.clone().unwrap_or_default(),
@@ -318,7 +326,9 @@ impl WindowStore {
         for &t in trials {
             wanted[t] = true;
         }
-        (0..self.windows.len()).filter(|&w| wanted[self.trial_of_window[w]]).collect()
+        (0..self.windows.len())
+            .filter(|&w| wanted[self.trial_of_window[w]])
+            .collect()
     }
 
     /// Class of each of the given windows.
@@ -373,7 +383,10 @@ fn window_params(spec: &WindowSpec, sfreq: f64) -> Result<EventWindowParams> {
     Ok(EventWindowParams {
         trial_start_offset_samples: to_samples(spec.trial_start_offset_s, sfreq),
         trial_stop_offset_samples: to_samples(spec.trial_stop_offset_s, sfreq),
-        window_size_samples: spec.window_size_s.map(|s| positive("window_size_s", s)).transpose()?,
+        window_size_samples: spec
+            .window_size_s
+            .map(|s| positive("window_size_s", s))
+            .transpose()?,
         window_stride_samples: spec
             .window_stride_s
             .map(|s| positive("window_stride_s", s))
@@ -408,7 +421,10 @@ mod tests {
             ids_from_file_name(Path::new("x/S001R04.edf")),
             (Some("S001".into()), "R04".into())
         );
-        assert_eq!(ids_from_file_name(Path::new("x/recording.edf")), (None, "recording".into()));
+        assert_eq!(
+            ids_from_file_name(Path::new("x/recording.edf")),
+            (None, "recording".into())
+        );
         assert_eq!(ids_from_file_name(Path::new("x/R04.edf")), (None, "R04".into()));
     }
 }

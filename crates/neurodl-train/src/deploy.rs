@@ -53,7 +53,11 @@ pub struct DecoderCard {
 
 /// Trains the experiment's first deep-model decoder on all its trials and writes
 /// `out_dir/model.safetensors`, `out_dir/decoder.json` and `out_dir/experiment.toml`.
-pub fn train_decoder(exp: &Experiment, out_dir: &Path, on_epoch: &(dyn Fn(&EpochRecord) + Sync)) -> Result<DecoderCard> {
+pub fn train_decoder(
+    exp: &Experiment,
+    out_dir: &Path,
+    on_epoch: &(dyn Fn(&EpochRecord) + Sync),
+) -> Result<DecoderCard> {
     let model_name = exp
         .resolved_decoders()
         .into_iter()
@@ -61,13 +65,18 @@ pub fn train_decoder(exp: &Experiment, out_dir: &Path, on_epoch: &(dyn Fn(&Epoch
             Decoder::Model(m) => Some(m),
             Decoder::Baseline(_) => None,
         })
-        .ok_or_else(|| TrainError::Dataset("training a decoder for prediction needs a deep model ([[decoder]] model = ...)".into()))?;
+        .ok_or_else(|| {
+            TrainError::Dataset(
+                "training a decoder for prediction needs a deep model ([[decoder]] model = ...)".into(),
+            )
+        })?;
     let store = WindowStore::build(exp, discover(&exp.dataset)?)?;
     let all: Vec<usize> = (0..store.windows.len()).collect();
     let seed = derive_seed(exp.seed, &[name_hash(&model_name.to_ascii_lowercase()), u64::MAX]);
     let device = Device::default().autodiff();
     device.seed(derive_seed(seed, &[0]));
-    let signal = SignalShape::new(store.n_chans(), store.labels.len(), store.n_times).with_sfreq(store.sfreq());
+    let signal =
+        SignalShape::new(store.n_chans(), store.labels.len(), store.n_times).with_sfreq(store.sfreq());
     std::fs::create_dir_all(out_dir).map_err(|e| TrainError::io(out_dir, e))?;
     let weights = out_dir.join("model.safetensors");
     let input = FitInput {
@@ -147,11 +156,14 @@ pub fn read_card(model_dir: &Path) -> Result<DecoderCard> {
 /// is cut into consecutive windows (one prediction per window).
 pub fn predict_recording(model_dir: &Path, path: &Path) -> Result<Vec<Prediction>> {
     let card = read_card(model_dir)?;
-    let pipeline = Pipeline::from_toml_str(&card.preprocessing, &model_dir.join("decoder.json").display().to_string())
-        .map_err(|e| TrainError::Signal {
-            path: model_dir.to_path_buf(),
-            source: e,
-        })?;
+    let pipeline = Pipeline::from_toml_str(
+        &card.preprocessing,
+        &model_dir.join("decoder.json").display().to_string(),
+    )
+    .map_err(|e| TrainError::Signal {
+        path: model_dir.to_path_buf(),
+        source: e,
+    })?;
     let mut rec = open_recording(path)?.read_all()?;
     let sig = |e| TrainError::Signal {
         path: path.to_path_buf(),
@@ -168,7 +180,10 @@ pub fn predict_recording(model_dir: &Path, path: &Path) -> Result<Vec<Prediction
             if missing.is_empty() {
                 " (same names, other order or extra channels)".to_string()
             } else {
-                format!("; missing: {}", missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "))
+                format!(
+                    "; missing: {}",
+                    missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                )
             }
         )));
     }
@@ -220,7 +235,8 @@ pub fn predict_recording(model_dir: &Path, path: &Path) -> Result<Vec<Prediction
         )));
     }
     let device = Device::default();
-    let signal = SignalShape::new(card.channels.len(), card.labels.len(), card.n_times).with_sfreq(card.sfreq);
+    let signal =
+        SignalShape::new(card.channels.len(), card.labels.len(), card.n_times).with_sfreq(card.sfreq);
     let store = WindowStore::single(rec, windows.clone(), card.labels.clone(), card.n_times);
     let all: Vec<usize> = (0..windows.len()).collect();
     let weights: PathBuf = model_dir.join("model.safetensors");
@@ -237,7 +253,9 @@ pub fn predict_recording(model_dir: &Path, path: &Path) -> Result<Vec<Prediction
         // Average the windows of each trial.
         let mut by_trial: BTreeMap<u32, (u64, Vec<f64>, usize, u32)> = BTreeMap::new();
         for (w, p) in windows.iter().zip(&proba) {
-            let e = by_trial.entry(w.trial).or_insert((w.start, vec![0.0; p.len()], 0, w.label));
+            let e = by_trial
+                .entry(w.trial)
+                .or_insert((w.start, vec![0.0; p.len()], 0, w.label));
             e.0 = e.0.min(w.start);
             for (a, b) in e.1.iter_mut().zip(p) {
                 *a += b;

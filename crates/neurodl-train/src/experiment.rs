@@ -346,7 +346,10 @@ impl Experiment {
             return Err("[events] must map at least one annotation description to a label".into());
         }
         if self.decoders.is_empty() {
-            return Err("at least one [[decoder]] is needed (model = \"ShallowFBCSPNet\" or baseline = \"csp-lda\")".into());
+            return Err(
+                "at least one [[decoder]] is needed (model = \"ShallowFBCSPNet\" or baseline = \"csp-lda\")"
+                    .into(),
+            );
         }
         for (i, dec) in self.decoders.iter().enumerate() {
             match (&dec.model, dec.baseline) {
@@ -360,10 +363,10 @@ impl Experiment {
                     ));
                 }
                 (Some(m), None) => {
-                    if !neurodl_models::models()
-                        .iter()
-                        .any(|info| info.name.eq_ignore_ascii_case(m) || (m.eq_ignore_ascii_case("EEGNetv4") && info.name == "EEGNet"))
-                    {
+                    if !neurodl_models::models().iter().any(|info| {
+                        info.name.eq_ignore_ascii_case(m)
+                            || (m.eq_ignore_ascii_case("EEGNetv4") && info.name == "EEGNet")
+                    }) {
                         let known: Vec<&str> = neurodl_models::models().iter().map(|m| m.name).collect();
                         return Err(format!(
                             "decoder {}: unknown model `{m}` (known: {})",
@@ -386,7 +389,10 @@ impl Experiment {
             return Err(format!("[training] lr must be positive, got {}", t.lr));
         }
         if !(t.weight_decay.is_finite() && t.weight_decay >= 0.0) {
-            return Err(format!("[training] weight_decay must be >= 0, got {}", t.weight_decay));
+            return Err(format!(
+                "[training] weight_decay must be >= 0, got {}",
+                t.weight_decay
+            ));
         }
         if let Some(es) = &t.early_stopping {
             if !(es.validation_fraction > 0.0 && es.validation_fraction < 1.0) {
@@ -412,7 +418,10 @@ impl Experiment {
                 return Err(format!("[windows] {key} must be finite, got {v}"));
             }
         }
-        for (key, v) in [("window_size_s", w.window_size_s), ("window_stride_s", w.window_stride_s)] {
+        for (key, v) in [
+            ("window_size_s", w.window_size_s),
+            ("window_stride_s", w.window_stride_s),
+        ] {
             if let Some(v) = v
                 && v <= 0.0
             {
@@ -425,7 +434,13 @@ impl Experiment {
 
 impl DatasetSpec {
     fn resolve_relative_to(&mut self, base: &Path) {
-        let join = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+        let join = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
         self.files = self.files.iter().map(|f| join(f)).collect();
         self.bids_root = self.bids_root.as_deref().map(join);
         if let Some(g) = &self.glob
@@ -474,7 +489,10 @@ baseline = "ts-lr"
         assert_eq!(e.seed, default_seed());
         assert_eq!(
             e.resolved_decoders(),
-            vec![Decoder::Model("ShallowFBCSPNet".into()), Decoder::Baseline(Baseline::TsLr)]
+            vec![
+                Decoder::Model("ShallowFBCSPNet".into()),
+                Decoder::Baseline(Baseline::TsLr)
+            ]
         );
         let again = Experiment::from_toml_str(&e.to_toml_string(), "again").unwrap();
         assert_eq!(again, e);
@@ -483,7 +501,9 @@ baseline = "ts-lr"
     #[test]
     fn unknown_key_names_file_line_and_key() {
         let text = MINIMAL.replace("[events]", "[windows]\nwindow_size = 4.0\n[events]");
-        let err = Experiment::from_toml_str(&text, "exp.toml").unwrap_err().to_string();
+        let err = Experiment::from_toml_str(&text, "exp.toml")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("exp.toml"), "{err}");
         assert!(err.contains("line 6"), "{err}");
         assert!(err.contains("window_size"), "{err}");
@@ -492,20 +512,34 @@ baseline = "ts-lr"
     #[test]
     fn type_error_names_line_and_key() {
         let text = format!("{MINIMAL}\n[training]\nepochs = \"ten\"\n");
-        let err = Experiment::from_toml_str(&text, "exp.toml").unwrap_err().to_string();
+        let err = Experiment::from_toml_str(&text, "exp.toml")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 14") && err.contains("epochs"), "{err}");
     }
 
     #[test]
     fn semantic_errors_are_named() {
         let bad_model = MINIMAL.replace("ShallowFBCSPNet", "ShallowNet");
-        let err = Experiment::from_toml_str(&bad_model, "e").unwrap_err().to_string();
-        assert!(err.contains("unknown model `ShallowNet`") && err.contains("EEGNet"), "{err}");
+        let err = Experiment::from_toml_str(&bad_model, "e")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown model `ShallowNet`") && err.contains("EEGNet"),
+            "{err}"
+        );
         let two_sources = MINIMAL.replace("files = [\"a.edf\"]", "files = [\"a.edf\"]\nglob = \"*.edf\"");
-        let err = Experiment::from_toml_str(&two_sources, "e").unwrap_err().to_string();
+        let err = Experiment::from_toml_str(&two_sources, "e")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("exactly one"), "{err}");
         let zero = format!("{MINIMAL}\n[training]\nbatch_size = 0\n");
-        assert!(Experiment::from_toml_str(&zero, "e").unwrap_err().to_string().contains("batch_size"));
+        assert!(
+            Experiment::from_toml_str(&zero, "e")
+                .unwrap_err()
+                .to_string()
+                .contains("batch_size")
+        );
         let bad_step = format!("{MINIMAL}\n[[preprocessing.step]]\nop = \"filter\"\nl_freqq = 1.0\n");
         let err = Experiment::from_toml_str(&bad_step, "e").unwrap_err().to_string();
         assert!(err.contains("step 1") && err.contains("l_freqq"), "{err}");

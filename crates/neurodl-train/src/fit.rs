@@ -116,7 +116,10 @@ pub fn fit<M: EegModel>(mut model: M, device: &Device, input: FitInput<'_>) -> R
         return Err(TrainError::Training("no training windows".into()));
     }
     let class_weights = if spec.class_weighting {
-        Some(inverse_frequency_weights(&store.classes(input.train), store.labels.len()))
+        Some(inverse_frequency_weights(
+            &store.classes(input.train),
+            store.labels.len(),
+        ))
     } else {
         None
     };
@@ -159,10 +162,12 @@ pub fn fit<M: EegModel>(mut model: M, device: &Device, input: FitInput<'_>) -> R
         model = model.load_safetensors(dir.join("model.safetensors"))?;
         model = set_param_ids(model, &saved.param_ids);
         let bytes = std::fs::read(dir.join("optimizer.bpk")).map_err(|e| TrainError::io(&dir, e))?;
-        optim = optim.from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes)).map_err(|e| TrainError::Checkpoint {
-            path: dir.clone(),
-            message: format!("optimizer.bpk: {e:?}"),
-        })?;
+        optim = optim
+            .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+            .map_err(|e| TrainError::Checkpoint {
+                path: dir.clone(),
+                message: format!("optimizer.bpk: {e:?}"),
+            })?;
         if early.is_some() && saved.best_epoch > 0 {
             let best = dir.join("best.safetensors");
             if best.exists() {
@@ -245,7 +250,13 @@ pub fn fit<M: EegModel>(mut model: M, device: &Device, input: FitInput<'_>) -> R
             state.best_epoch = state.epochs_done;
         }
         if let Some(plan) = &input.checkpoint {
-            write_checkpoint(plan, &state, &model, &optim, improved.then_some(best_model.as_ref()).flatten())?;
+            write_checkpoint(
+                plan,
+                &state,
+                &model,
+                &optim,
+                improved.then_some(best_model.as_ref()).flatten(),
+            )?;
         }
     }
     let final_model = match best_model {
@@ -265,7 +276,12 @@ pub fn fit<M: EegModel>(mut model: M, device: &Device, input: FitInput<'_>) -> R
 }
 
 /// Class probabilities `[windows.len()][n_classes]` of an eval-mode model.
-pub fn predict_proba<M: EegModel>(model: &M, store: &WindowStore, windows: &[usize], batch_size: usize) -> Result<Vec<Vec<f64>>> {
+pub fn predict_proba<M: EegModel>(
+    model: &M,
+    store: &WindowStore,
+    windows: &[usize],
+    batch_size: usize,
+) -> Result<Vec<Vec<f64>>> {
     let device = Device::default();
     let mut out = Vec::with_capacity(windows.len());
     for batch in windows.chunks(batch_size.max(1)) {
@@ -284,7 +300,12 @@ pub fn predict_proba<M: EegModel>(model: &M, store: &WindowStore, windows: &[usi
     Ok(out)
 }
 
-fn evaluate_loss<M: EegModel>(model: &M, store: &WindowStore, windows: &[usize], batch_size: usize) -> Result<(f64, f64)> {
+fn evaluate_loss<M: EegModel>(
+    model: &M,
+    store: &WindowStore,
+    windows: &[usize],
+    batch_size: usize,
+) -> Result<(f64, f64)> {
     let proba = predict_proba(model, store, windows, batch_size)?;
     let classes = store.classes(windows);
     let mut loss = 0.0;
@@ -297,9 +318,16 @@ fn evaluate_loss<M: EegModel>(model: &M, store: &WindowStore, windows: &[usize],
     Ok((loss / windows.len() as f64, correct as f64 / windows.len() as f64))
 }
 
-fn to_tensors(store: &WindowStore, batch: &[usize], device: &Device) -> (Tensor<3>, Tensor<2, Int>, Vec<usize>) {
+fn to_tensors(
+    store: &WindowStore,
+    batch: &[usize],
+    device: &Device,
+) -> (Tensor<3>, Tensor<2, Int>, Vec<usize>) {
     let (c, t) = (store.n_chans(), store.n_times);
-    let x = Tensor::<3>::from_data(TensorData::new(store.batch_f32(batch), [batch.len(), c, t]), device);
+    let x = Tensor::<3>::from_data(
+        TensorData::new(store.batch_f32(batch), [batch.len(), c, t]),
+        device,
+    );
     let classes = store.classes(batch);
     let y_values: Vec<i64> = classes.iter().map(|&k| k as i64).collect();
     let y = Tensor::<2, Int>::from_data(TensorData::new(y_values, [batch.len(), 1]), device);
@@ -441,7 +469,8 @@ fn write_checkpoint<M: EegModel>(
             if let Some(prev) = &previous {
                 let src = prev.join("best.safetensors");
                 if src.exists() {
-                    std::fs::copy(&src, partial.join("best.safetensors")).map_err(|e| TrainError::io(&src, e))?;
+                    std::fs::copy(&src, partial.join("best.safetensors"))
+                        .map_err(|e| TrainError::io(&src, e))?;
                 }
             }
         }
@@ -472,7 +501,9 @@ fn write_checkpoint<M: EegModel>(
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let mut f = std::fs::File::create(path).map_err(|e| TrainError::io(path, e))?;
-    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| TrainError::io(path, e))
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| TrainError::io(path, e))
 }
 
 #[cfg(test)]

@@ -190,7 +190,8 @@ pub fn summarise(labels: &[String], folds: &[FoldResult]) -> Vec<DecoderSummary>
         .into_iter()
         .map(|name| {
             let mine: Vec<&FoldResult> = folds.iter().filter(|f| f.decoder == name).collect();
-            let pick = |g: fn(&Scores) -> f64| mean_sd(&mine.iter().map(|f| g(&f.scores)).collect::<Vec<_>>());
+            let pick =
+                |g: fn(&Scores) -> f64| mean_sd(&mine.iter().map(|f| g(&f.scores)).collect::<Vec<_>>());
             let aucs: Vec<f64> = mine.iter().filter_map(|f| f.scores.roc_auc).collect();
             let mut by_subject: BTreeMap<String, Vec<f64>> = BTreeMap::new();
             for f in &mine {
@@ -261,7 +262,11 @@ pub fn write_results(exp: &Experiment, store: &WindowStore, run: &RunSummary) ->
     let metrics = Metrics {
         experiment: &exp.name,
         labels: &run.labels,
-        level: if exp.evaluation.trial_level { "trial" } else { "window" },
+        level: if exp.evaluation.trial_level {
+            "trial"
+        } else {
+            "window"
+        },
         summary: &summaries,
         folds: run
             .folds
@@ -304,7 +309,13 @@ pub fn write_results(exp: &Experiment, store: &WindowStore, run: &RunSummary) ->
             s.f1_macro,
             num(s.roc_auc)
         ));
-        timings.push_str(&format!("{},{},{:.3},{}\n", csv_field(&f.decoder), csv_field(&f.fold), f.seconds, f.history.len()));
+        timings.push_str(&format!(
+            "{},{},{:.3},{}\n",
+            csv_field(&f.decoder),
+            csv_field(&f.fold),
+            f.seconds,
+            f.history.len()
+        ));
     }
     write_text(&dir.join("metrics.csv"), &csv)?;
     write_text(&dir.join("timings.csv"), &timings)?;
@@ -337,9 +348,15 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-fn write_plots_and_report(exp: &Experiment, store: &WindowStore, run: &RunSummary, summaries: &[DecoderSummary]) -> Result<()> {
+fn write_plots_and_report(
+    exp: &Experiment,
+    store: &WindowStore,
+    run: &RunSummary,
+    summaries: &[DecoderSummary],
+) -> Result<()> {
     let dir = &run.dir;
     let plots = dir.join("plots");
+    std::fs::create_dir_all(&plots).map_err(|e| TrainError::io(&plots, e))?;
     let mut report = Report::new(format!("neurodl run: {}", exp.name));
     report.subtitle(&format!(
         "{} recordings, {} subjects, {} trials, {} windows of {} samples at {} Hz; classes: {}",
@@ -361,12 +378,24 @@ fn write_plots_and_report(exp: &Experiment, store: &WindowStore, run: &RunSummar
     report.paragraph(&format!(
         "Protocol: {}. Scores are computed on {} (mean ± sample sd over folds).",
         protocol_text(exp),
-        if exp.evaluation.trial_level { "trials (window probabilities averaged per trial)" } else { "windows" }
+        if exp.evaluation.trial_level {
+            "trials (window probabilities averaged per trial)"
+        } else {
+            "windows"
+        }
     ));
-    let header: Vec<String> = ["decoder", "folds", "accuracy", "balanced acc.", "Cohen's κ", "macro-F1", "ROC-AUC"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let header: Vec<String> = [
+        "decoder",
+        "folds",
+        "accuracy",
+        "balanced acc.",
+        "Cohen's κ",
+        "macro-F1",
+        "ROC-AUC",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     let rows: Vec<Vec<String>> = summaries
         .iter()
         .map(|s| {
@@ -391,12 +420,24 @@ fn write_plots_and_report(exp: &Experiment, store: &WindowStore, run: &RunSummar
         })
         .collect();
     let chance = 1.0 / run.labels.len().max(1) as f64;
-    let png = bar_chart_png("Accuracy per decoder", "accuracy", &bars, Some((chance, "chance")), (800, 450))?;
+    let png = bar_chart_png(
+        "Accuracy per decoder",
+        "accuracy",
+        &bars,
+        Some((chance, "chance")),
+        (800, 450),
+    )?;
     write_png(&plots.join("accuracy.png"), &png)?;
-    report.image_png("Accuracy per decoder (error bars: sd over folds; dashed: chance level)", &png);
+    report.image_png(
+        "Accuracy per decoder (error bars: sd over folds; dashed: chance level)",
+        &png,
+    );
 
     let subjects: Vec<String> = {
-        let mut s: Vec<String> = summaries.iter().flat_map(|d| d.per_subject_accuracy.keys().cloned()).collect();
+        let mut s: Vec<String> = summaries
+            .iter()
+            .flat_map(|d| d.per_subject_accuracy.keys().cloned())
+            .collect();
         s.sort();
         s.dedup();
         s
@@ -408,11 +449,12 @@ fn write_plots_and_report(exp: &Experiment, store: &WindowStore, run: &RunSummar
             .iter()
             .map(|subj| {
                 let mut row = vec![subj.clone()];
-                row.extend(
-                    summaries
-                        .iter()
-                        .map(|s| s.per_subject_accuracy.get(subj).map(fmt_mean_sd).unwrap_or_default()),
-                );
+                row.extend(summaries.iter().map(|s| {
+                    s.per_subject_accuracy
+                        .get(subj)
+                        .map(fmt_mean_sd)
+                        .unwrap_or_default()
+                }));
                 row
             })
             .collect();
@@ -424,46 +466,98 @@ fn write_plots_and_report(exp: &Experiment, store: &WindowStore, run: &RunSummar
         let png = confusion_matrix_png(&s.decoder, &run.labels, &s.confusion, (520, 460))?;
         let slug = s.decoder.to_ascii_lowercase().replace('+', "-");
         write_png(&plots.join(format!("confusion-{slug}.png")), &png)?;
-        report.image_png(&format!("{}: rows true class, columns predicted", s.decoder), &png);
+        report.image_png(
+            &format!("{}: rows true class, columns predicted", s.decoder),
+            &png,
+        );
     }
 
     let trained: Vec<&DecoderSummary> = summaries
         .iter()
-        .filter(|s| run.folds.iter().any(|f| f.decoder == s.decoder && !f.history.is_empty()))
+        .filter(|s| {
+            run.folds
+                .iter()
+                .any(|f| f.decoder == s.decoder && !f.history.is_empty())
+        })
         .collect();
     if !trained.is_empty() {
         report.section("Learning curves");
         for s in trained {
             let folds: Vec<&FoldResult> = run.folds.iter().filter(|f| f.decoder == s.decoder).collect();
-            let curve = |f: &FoldResult, label: &str, y: &dyn Fn(&crate::fit::EpochRecord) -> Option<f64>| Curve {
-                label: format!("{} {label}", f.fold),
-                x: f.history.iter().map(|r| r.epoch as f64).collect(),
-                y: f.history.iter().map(|r| y(r).unwrap_or(f64::NAN)).collect(),
-            };
-            let mut loss_curves: Vec<Curve> = folds.iter().map(|f| curve(f, "train", &|r| Some(r.train_loss))).collect();
-            if folds.iter().any(|f| f.history.iter().any(|r| r.valid_loss.is_some())) {
+            let curve =
+                |f: &FoldResult, label: &str, y: &dyn Fn(&crate::fit::EpochRecord) -> Option<f64>| Curve {
+                    label: format!("{} {label}", f.fold),
+                    x: f.history.iter().map(|r| r.epoch as f64).collect(),
+                    y: f.history.iter().map(|r| y(r).unwrap_or(f64::NAN)).collect(),
+                };
+            let mut loss_curves: Vec<Curve> = folds
+                .iter()
+                .map(|f| curve(f, "train", &|r| Some(r.train_loss)))
+                .collect();
+            if folds
+                .iter()
+                .any(|f| f.history.iter().any(|r| r.valid_loss.is_some()))
+            {
                 loss_curves.extend(folds.iter().map(|f| curve(f, "valid", &|r| r.valid_loss)));
             }
             let slug = s.decoder.to_ascii_lowercase();
-            let png = line_plot_png(&format!("{}: loss per epoch", s.decoder), "epoch", "cross-entropy", &loss_curves, (800, 450))?;
+            let png = line_plot_png(
+                &format!("{}: loss per epoch", s.decoder),
+                "epoch",
+                "cross-entropy",
+                &loss_curves,
+                (800, 450),
+            )?;
             write_png(&plots.join(format!("loss-{slug}.png")), &png)?;
-            report.image_png(&format!("{}: training (and validation) loss, one line per fold", s.decoder), &png);
-            let acc_curves: Vec<Curve> = if folds.iter().any(|f| f.history.iter().any(|r| r.valid_accuracy.is_some())) {
-                folds.iter().map(|f| curve(f, "valid", &|r| r.valid_accuracy)).collect()
+            report.image_png(
+                &format!("{}: training (and validation) loss, one line per fold", s.decoder),
+                &png,
+            );
+            let acc_curves: Vec<Curve> = if folds
+                .iter()
+                .any(|f| f.history.iter().any(|r| r.valid_accuracy.is_some()))
+            {
+                folds
+                    .iter()
+                    .map(|f| curve(f, "valid", &|r| r.valid_accuracy))
+                    .collect()
             } else {
-                folds.iter().map(|f| curve(f, "train", &|r| Some(r.train_accuracy))).collect()
+                folds
+                    .iter()
+                    .map(|f| curve(f, "train", &|r| Some(r.train_accuracy)))
+                    .collect()
             };
-            let png = line_plot_png(&format!("{}: accuracy per epoch", s.decoder), "epoch", "accuracy (windows)", &acc_curves, (800, 450))?;
+            let png = line_plot_png(
+                &format!("{}: accuracy per epoch", s.decoder),
+                "epoch",
+                "accuracy (windows)",
+                &acc_curves,
+                (800, 450),
+            )?;
             write_png(&plots.join(format!("accuracy-{slug}.png")), &png)?;
-            report.image_png(&format!("{}: accuracy per epoch, one line per fold", s.decoder), &png);
+            report.image_png(
+                &format!("{}: accuracy per epoch, one line per fold", s.decoder),
+                &png,
+            );
         }
     }
 
     report.section("Folds");
-    let header: Vec<String> = ["decoder", "fold", "group", "train trials", "valid trials", "test trials", "accuracy", "κ", "epochs", "seconds"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let header: Vec<String> = [
+        "decoder",
+        "fold",
+        "group",
+        "train trials",
+        "valid trials",
+        "test trials",
+        "accuracy",
+        "κ",
+        "epochs",
+        "seconds",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     let rows: Vec<Vec<String>> = run
         .folds
         .iter()
@@ -477,7 +571,11 @@ fn write_plots_and_report(exp: &Experiment, store: &WindowStore, run: &RunSummar
                 f.n_test_trials.to_string(),
                 format!("{:.3}", f.scores.accuracy),
                 format!("{:.3}", f.scores.cohen_kappa),
-                if f.history.is_empty() { "–".into() } else { format!("{} (best {})", f.history.len(), f.best_epoch) },
+                if f.history.is_empty() {
+                    "–".into()
+                } else {
+                    format!("{} (best {})", f.history.len(), f.best_epoch)
+                },
                 format!("{:.1}", f.seconds),
             ]
         })
@@ -485,7 +583,10 @@ fn write_plots_and_report(exp: &Experiment, store: &WindowStore, run: &RunSummar
     report.table("Every decoder on every fold", &header, &rows);
 
     report.section("Data");
-    let header: Vec<String> = ["file", "subject", "session", "run", "trials", "SHA-256"].iter().map(|s| s.to_string()).collect();
+    let header: Vec<String> = ["file", "subject", "session", "run", "trials", "SHA-256"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let rows: Vec<Vec<String>> = store
         .recordings
         .iter()
@@ -496,12 +597,21 @@ fn write_plots_and_report(exp: &Experiment, store: &WindowStore, run: &RunSummar
                 r.source.subject.clone(),
                 r.source.session.clone(),
                 r.source.run.clone(),
-                store.trials.iter().filter(|t| t.recording as usize == i).count().to_string(),
+                store
+                    .trials
+                    .iter()
+                    .filter(|t| t.recording as usize == i)
+                    .count()
+                    .to_string(),
                 r.sha256[..16].to_string() + "…",
             ]
         })
         .collect();
-    report.table("Recordings (full hashes in data.json; the split by trial in split.json)", &header, &rows);
+    report.table(
+        "Recordings (full hashes in data.json; the split by trial in split.json)",
+        &header,
+        &rows,
+    );
     report.preformatted("Experiment (config.toml)", &exp.to_toml_string());
     if let Ok(env) = std::fs::read_to_string(dir.join("environment.json")) {
         report.preformatted("Environment (environment.json)", &env);
@@ -519,6 +629,8 @@ fn protocol_text(exp: &Experiment) -> String {
         ),
         Protocol::CrossSession => "cross-session (leave one session out, per subject)".into(),
         Protocol::CrossSubject => "cross-subject (leave one subject out)".into(),
-        Protocol::TrainTest { train, test } => format!("train on [{}], test on [{}]", train.join(", "), test.join(", ")),
+        Protocol::TrainTest { train, test } => {
+            format!("train on [{}], test on [{}]", train.join(", "), test.join(", "))
+        }
     }
 }

@@ -16,7 +16,9 @@ pub fn derive_seed(parent: u64, path: &[u64]) -> u64 {
 
 /// A stable 64-bit hash of a string (FNV-1a), for deriving seeds from names.
 pub fn name_hash(name: &str) -> u64 {
-    name.bytes().fold(0xCBF2_9CE4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01B3))
+    name.bytes().fold(0xCBF2_9CE4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01B3)
+    })
 }
 
 #[cfg(test)]

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use neurodl_baselines::{CspConfig, CspLda, Decoder as _, TangentSpaceConfig, TangentSpaceLr};
-use neurodl_eval::{ConfusionMatrix, Fold, Scores, aggregate_trials, check_no_leakage, make_folds, score, split_validation};
+use neurodl_eval::{
+    ConfusionMatrix, Fold, Scores, aggregate_trials, check_no_leakage, make_folds, score, split_validation,
+};
 use neurodl_models::{AnyModel, Device, EegModel, SignalShape};
 use serde::{Deserialize, Serialize};
 
@@ -150,7 +152,10 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions<'_>) -> Result<RunSumm
     for (di, decoder) in decoders.iter().enumerate() {
         for (fi, fold) in folds.iter().enumerate() {
             let name = decoder.display_name();
-            let fold_file = dir.join("folds").join(decoder.slug()).join(format!("{}.json", fold.name));
+            let fold_file = dir
+                .join("folds")
+                .join(decoder.slug())
+                .join(format!("{}.json", file_safe(&fold.name)));
             if opts.resume
                 && let Ok(text) = std::fs::read_to_string(&fold_file)
             {
@@ -172,7 +177,11 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions<'_>) -> Result<RunSumm
                 fold: &fold.name,
                 index: di * folds.len() + fi,
                 total,
-                epochs: if matches!(decoder, Decoder::Model(_)) { exp.training.epochs } else { 0 },
+                epochs: if matches!(decoder, Decoder::Model(_)) {
+                    exp.training.epochs
+                } else {
+                    0
+                },
             });
             let seed = derive_seed(exp.seed, &[name_hash(&decoder.slug()), fi as u64]);
             let outcome = run_fold(exp, &store, decoder, fold, seed, dir, opts, &mut epochs_left)?;
@@ -204,14 +213,25 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions<'_>) -> Result<RunSumm
     Ok(summary)
 }
 
+/// A fold name (`sub-01/ses-01/fold-3`) as one file-name component (`sub-01_ses-01_fold-3`).
+pub fn file_safe(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 fn prepare_run_dir(dir: &Path, resume: bool, exp: &Experiment) -> Result<()> {
     let config = dir.join("config.toml");
     if resume {
-        let text = std::fs::read_to_string(&config).map_err(|e| {
-            TrainError::Checkpoint {
-                path: dir.to_path_buf(),
-                message: format!("cannot resume: config.toml unreadable ({e}); is this a run folder?"),
-            }
+        let text = std::fs::read_to_string(&config).map_err(|e| TrainError::Checkpoint {
+            path: dir.to_path_buf(),
+            message: format!("cannot resume: config.toml unreadable ({e}); is this a run folder?"),
         })?;
         if text != exp.to_toml_string() {
             return Err(TrainError::Checkpoint {
@@ -221,7 +241,12 @@ fn prepare_run_dir(dir: &Path, resume: bool, exp: &Experiment) -> Result<()> {
         }
         return Ok(());
     }
-    if dir.exists() && std::fs::read_dir(dir).map_err(|e| TrainError::io(dir, e))?.next().is_some() {
+    if dir.exists()
+        && std::fs::read_dir(dir)
+            .map_err(|e| TrainError::io(dir, e))?
+            .next()
+            .is_some()
+    {
         return Err(TrainError::Dataset(format!(
             "run folder {} exists and is not empty: pass --resume to continue it, or choose another --out",
             dir.display()
@@ -247,9 +272,12 @@ fn run_fold(
     let started = Instant::now();
     let n_classes = store.labels.len();
     let (train_trials, valid_trials) = match (&exp.training.early_stopping, decoder) {
-        (Some(es), Decoder::Model(_)) => {
-            split_validation(&store.trials, &fold.train, es.validation_fraction, derive_seed(seed, &[1]))?
-        }
+        (Some(es), Decoder::Model(_)) => split_validation(
+            &store.trials,
+            &fold.train,
+            es.validation_fraction,
+            derive_seed(seed, &[1]),
+        )?,
         _ => (fold.train.clone(), Vec::new()),
     };
     let train_w = store.windows_of_trials(&train_trials);
@@ -265,8 +293,13 @@ fn run_fold(
             let proba = match b {
                 Baseline::CspLda => CspLda::fit(x_train.view(), &y_train, n_classes, &CspConfig::default())?
                     .predict_proba(x_test.view())?,
-                Baseline::TsLr => TangentSpaceLr::fit(x_train.view(), &y_train, n_classes, &TangentSpaceConfig::default())?
-                    .predict_proba(x_test.view())?,
+                Baseline::TsLr => TangentSpaceLr::fit(
+                    x_train.view(),
+                    &y_train,
+                    n_classes,
+                    &TangentSpaceConfig::default(),
+                )?
+                .predict_proba(x_test.view())?,
             };
             let rows = proba.rows().into_iter().map(|r| r.to_vec()).collect();
             (rows, Vec::new(), 0, false)
@@ -274,7 +307,8 @@ fn run_fold(
         Decoder::Model(model_name) => {
             let device = Device::default().autodiff();
             device.seed(derive_seed(seed, &[0]));
-            let signal = SignalShape::new(store.n_chans(), n_classes, store.n_times).with_sfreq(store.sfreq());
+            let signal =
+                SignalShape::new(store.n_chans(), n_classes, store.n_times).with_sfreq(store.sfreq());
             let model = AnyModel::new(model_name, &signal, &device)?;
             let on_epoch = |record: &EpochRecord| {
                 (opts.progress)(Progress::Epoch {
@@ -290,13 +324,20 @@ fn run_fold(
                 spec: &exp.training,
                 seed,
                 checkpoint: Some(CheckpointPlan {
-                    dir: dir.join("checkpoints").join(decoder.slug()).join(&fold.name),
+                    dir: dir
+                        .join("checkpoints")
+                        .join(decoder.slug())
+                        .join(file_safe(&fold.name)),
                     resume: opts.resume,
                 }),
                 on_epoch: &on_epoch,
                 interrupt_after: *epochs_left,
             };
-            let weights = dir.join("weights").join(format!("{}-{}.safetensors", decoder.slug(), fold.name));
+            let weights = dir.join("weights").join(format!(
+                "{}-{}.safetensors",
+                decoder.slug(),
+                file_safe(&fold.name)
+            ));
             macro_rules! train {
                 ($m:expr) => {{
                     let fitted = fit($m, &device, input)?;
@@ -310,7 +351,12 @@ fn run_fold(
                         .map_err(|e| TrainError::io(&weights, e))?;
                     fitted.model.save_safetensors(&weights)?;
                     let proba = predict_proba(&fitted.model, store, &test_w, exp.training.batch_size)?;
-                    (proba, fitted.history, fitted.best_epoch, fitted.stopped_early)
+                    (
+                        proba,
+                        fitted.history,
+                        fitted.best_epoch,
+                        fitted.stopped_early,
+                    )
                 }};
             }
             let out = match model {
@@ -321,7 +367,10 @@ fn run_fold(
                 AnyModel::ATCNet(m) => train!(m),
             };
             // The fold is done: its epoch checkpoints are no longer needed.
-            let ck = dir.join("checkpoints").join(decoder.slug()).join(&fold.name);
+            let ck = dir
+                .join("checkpoints")
+                .join(decoder.slug())
+                .join(file_safe(&fold.name));
             if ck.exists() {
                 std::fs::remove_dir_all(&ck).map_err(|e| TrainError::io(&ck, e))?;
             }
@@ -338,7 +387,11 @@ fn run_fold(
         (y_test, proba)
     };
     let (scores, confusion): (Scores, ConfusionMatrix) = score(&store.labels, &y_eval, &proba_eval)?;
-    let mut test_subjects: Vec<String> = fold.test.iter().map(|&t| store.trials[t].subject.clone()).collect();
+    let mut test_subjects: Vec<String> = fold
+        .test
+        .iter()
+        .map(|&t| store.trials[t].subject.clone())
+        .collect();
     test_subjects.sort();
     test_subjects.dedup();
     Ok(Some(FoldResult {

@@ -60,7 +60,12 @@ protocol = {protocol}
     Experiment::from_toml_str(&text, "tiny.toml").expect("experiment parses")
 }
 
-fn run(exp: &Experiment, dir: &Path, resume: bool, interrupt: Option<usize>) -> Result<RunSummary, TrainError> {
+fn run(
+    exp: &Experiment,
+    dir: &Path,
+    resume: bool,
+    interrupt: Option<usize>,
+) -> Result<RunSummary, TrainError> {
     run_experiment(
         exp,
         &RunOptions {
@@ -87,7 +92,10 @@ fn runs_are_deterministic_resumable_and_fully_recorded() {
 
     // Same config, data and seed: identical metrics, curves included.
     let b = run(&exp, &tmp.path().join("b"), false, None).unwrap();
-    assert_eq!(std::fs::read_to_string(tmp.path().join("b/metrics.json")).unwrap(), metrics_a);
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("b/metrics.json")).unwrap(),
+        metrics_a
+    );
     assert_eq!(a.folds.len(), b.folds.len());
 
     // Killed in the middle of the second fold's training (3 + 1 epochs), then resumed.
@@ -96,15 +104,25 @@ fn runs_are_deterministic_resumable_and_fully_recorded() {
     assert!(!c.complete);
     assert_eq!(c.folds.len(), 1, "only the first fold finished");
     assert!(!c_dir.join("metrics.json").exists());
-    let ck = std::fs::read_dir(c_dir.join("checkpoints/shallowfbcspnet")).unwrap().count();
+    let ck = std::fs::read_dir(c_dir.join("checkpoints/shallowfbcspnet"))
+        .unwrap()
+        .count();
     assert_eq!(ck, 1, "one fold has a checkpoint");
     // A half-written checkpoint of a later epoch (killed while writing) must be ignored.
-    let fold_ck = std::fs::read_dir(c_dir.join("checkpoints/shallowfbcspnet")).unwrap().next().unwrap().unwrap().path();
+    let fold_ck = std::fs::read_dir(c_dir.join("checkpoints/shallowfbcspnet"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     std::fs::create_dir_all(fold_ck.join("epoch-0002.partial")).unwrap();
     assert!(fold_ck.join("epoch-0001").is_dir());
     let c = run(&exp, &c_dir, true, None).unwrap();
     assert!(c.complete);
-    assert_eq!(std::fs::read_to_string(c_dir.join("metrics.json")).unwrap(), metrics_a);
+    assert_eq!(
+        std::fs::read_to_string(c_dir.join("metrics.json")).unwrap(),
+        metrics_a
+    );
 
     // Resuming with a different experiment is refused.
     let mut other = exp.clone();
@@ -136,10 +154,15 @@ fn runs_are_deterministic_resumable_and_fully_recorded() {
     }
     let weights = std::fs::read_dir(dir.join("weights")).unwrap().count();
     assert_eq!(weights, 6, "one weights file per deep-model fold");
-    assert!(!dir.join("checkpoints/shallowfbcspnet").read_dir().is_ok_and(|mut d| d.next().is_some()));
+    assert!(
+        !dir.join("checkpoints/shallowfbcspnet")
+            .read_dir()
+            .is_ok_and(|mut d| d.next().is_some())
+    );
     let config = std::fs::read_to_string(dir.join("config.toml")).unwrap();
     assert_eq!(Experiment::from_toml_str(&config, "config.toml").unwrap(), exp);
-    let data_json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("data.json")).unwrap()).unwrap();
+    let data_json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("data.json")).unwrap()).unwrap();
     let recs = data_json["recordings"].as_array().unwrap();
     assert_eq!(recs.len(), 2);
     assert_eq!(recs[0]["sha256"].as_str().unwrap().len(), 64);
@@ -148,9 +171,15 @@ fn runs_are_deterministic_resumable_and_fully_recorded() {
     assert!(!html.contains("src=\"http"));
     assert!(html.contains("ShallowFBCSPNet") && html.contains("CSP+LDA"));
     // The split names trials, and no trial is on both sides of a fold.
-    let split: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("split.json")).unwrap()).unwrap();
+    let split: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("split.json")).unwrap()).unwrap();
     for fold in split.as_array().unwrap() {
-        let train: Vec<&str> = fold["train"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        let train: Vec<&str> = fold["train"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
         for t in fold["test"].as_array().unwrap() {
             assert!(!train.contains(&t.as_str().unwrap()));
         }
@@ -169,12 +198,19 @@ fn leaky_or_impossible_protocols_are_refused_before_training() {
     let data = tmp.path().join("data");
     simulate(&data);
     // The same recording listed for training and testing.
-    let exp = experiment(&data, r#"{ kind = "train-test", train = ["01/0/task-motorimagery"], test = ["task-motorimagery"] }"#);
-    let err = run(&exp, &tmp.path().join("leak"), false, None).unwrap_err().to_string();
+    let exp = experiment(
+        &data,
+        r#"{ kind = "train-test", train = ["01/0/task-motorimagery"], test = ["task-motorimagery"] }"#,
+    );
+    let err = run(&exp, &tmp.path().join("leak"), false, None)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("01"), "{err}");
     // Cross-session with one session per subject.
     let exp = experiment(&data, r#"{ kind = "cross-session" }"#);
-    let err = run(&exp, &tmp.path().join("xs"), false, None).unwrap_err().to_string();
+    let err = run(&exp, &tmp.path().join("xs"), false, None)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("session"), "{err}");
     // Cross-subject works: each fold tests one subject it never trained on.
     let mut exp = experiment(&data, r#"{ kind = "cross-subject" }"#);

@@ -89,7 +89,11 @@ schedule = "cosine"
 protocol = {{ kind = "within-session", n_folds = 5 }}
 "#,
         seed = args.seed,
-        data = data.display().to_string().replace('\\', "\\\\").replace('"', "\\\""),
+        data = data
+            .display()
+            .to_string()
+            .replace('\\', "\\\\")
+            .replace('"', "\\\""),
         epochs = args.epochs,
     );
     let exp = Experiment::from_toml_str(&text, "<demo>")?;

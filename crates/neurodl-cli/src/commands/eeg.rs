@@ -9,7 +9,9 @@ use neurodl_eval::Protocol;
 use neurodl_io::ChannelType;
 use neurodl_signal::pipeline::{FilterMethod, Pipeline, Step};
 use neurodl_train::deploy::{predict_recording, read_card, train_decoder};
-use neurodl_train::experiment::{Baseline, DatasetSpec, DecoderSpec, EvaluationSpec, TrainingSpec, WindowSpec};
+use neurodl_train::experiment::{
+    Baseline, DatasetSpec, DecoderSpec, EvaluationSpec, TrainingSpec, WindowSpec,
+};
 use neurodl_train::{Experiment, TrainError};
 
 /// The data, preprocessing, windows, decoders and training, as flags.
@@ -94,7 +96,10 @@ impl EegFlags {
         let types: Vec<ChannelType> = self
             .pick_types
             .split(',')
-            .map(|t| ChannelType::parse(t.trim()).with_context(|| format!("--pick-types: unknown channel type `{t}`")))
+            .map(|t| {
+                ChannelType::parse(t.trim())
+                    .with_context(|| format!("--pick-types: unknown channel type `{t}`"))
+            })
             .collect::<Result<_>>()?;
         steps.push(Step::PickTypes { types });
         if self.scale != 1.0 {
@@ -107,7 +112,14 @@ impl EegFlags {
             steps.push(filter_step(lo, hi)?);
         }
         if let Some(sfreq) = self.resample {
-            steps.push(Pipeline::from_toml_str(&format!("[[step]]\nop = \"resample\"\nsfreq = {sfreq:?}\n"), "--resample")?.steps.remove(0));
+            steps.push(
+                Pipeline::from_toml_str(
+                    &format!("[[step]]\nop = \"resample\"\nsfreq = {sfreq:?}\n"),
+                    "--resample",
+                )?
+                .steps
+                .remove(0),
+            );
         }
         if self.standardize {
             steps.push(Step::ExponentialMovingStandardize {
@@ -212,7 +224,10 @@ pub fn evaluate(args: &EvaluateArgs) -> Result<()> {
         print!("{}", exp.to_toml_string());
         return Ok(());
     }
-    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs/eeg-evaluate"));
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs/eeg-evaluate"));
     let summary = super::run::run_with_progress(&exp, &out, args.resume)?;
     super::run::print_summary(&summary);
     Ok(())
@@ -242,7 +257,10 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     );
     let card = train_decoder(&exp, &args.out, &|r| {
         bar.set_position(r.epoch as u64);
-        bar.set_message(format!("loss {:.4} train acc {:.3}", r.train_loss, r.train_accuracy));
+        bar.set_message(format!(
+            "loss {:.4} train acc {:.3}",
+            r.train_loss, r.train_accuracy
+        ));
     })
     .map_err(|e: TrainError| anyhow::anyhow!(e))?;
     bar.finish_and_clear();
@@ -278,7 +296,8 @@ pub fn predict(args: &PredictArgs) -> Result<()> {
     let card = read_card(&args.model_dir)?;
     let mut all = Vec::new();
     for input in &args.inputs {
-        let preds = predict_recording(&args.model_dir, input).with_context(|| format!("predicting on {}", input.display()))?;
+        let preds = predict_recording(&args.model_dir, input)
+            .with_context(|| format!("predicting on {}", input.display()))?;
         all.push((input.display().to_string(), preds));
     }
     if args.json {
@@ -313,7 +332,10 @@ pub fn predict(args: &PredictArgs) -> Result<()> {
             }
         }
         if labelled > 0 {
-            eprintln!("{f}: accuracy {:.3} on {labelled} labelled trials", correct as f64 / labelled as f64);
+            eprintln!(
+                "{f}: accuracy {:.3} on {labelled} labelled trials",
+                correct as f64 / labelled as f64
+            );
         }
     }
     Ok(())

@@ -33,7 +33,10 @@ pub fn run(args: &RunArgs) -> Result<()> {
         print!("{}", exp.to_toml_string());
         return Ok(());
     }
-    let out = args.out.clone().unwrap_or_else(|| Path::new("runs").join(&exp.name));
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new("runs").join(&exp.name));
     let summary = run_with_progress(&exp, &out, args.resume)?;
     print_summary(&summary);
     Ok(())
@@ -47,6 +50,15 @@ pub fn run_with_progress(exp: &Experiment, out: &Path, resume: bool) -> Result<R
             .expect("valid template")
             .progress_chars("=> "),
     );
+    // Without a terminal (a log file, CI) the bar draws nothing; say the same in plain lines.
+    let plain = bar.is_hidden();
+    let say = |line: String| {
+        if plain {
+            eprintln!("{line}")
+        } else {
+            bar.println(line)
+        }
+    };
     let state = Mutex::new(());
     let progress = |p: Progress<'_>| {
         let _guard = state.lock();
@@ -55,7 +67,7 @@ pub fn run_with_progress(exp: &Experiment, out: &Path, resume: bool) -> Result<R
                 n_recordings,
                 n_trials,
                 n_windows,
-            } => bar.println(format!(
+            } => say(format!(
                 "loaded {n_recordings} recordings: {n_trials} trials, {n_windows} windows"
             )),
             Progress::FoldStarted {
@@ -71,10 +83,18 @@ pub fn run_with_progress(exp: &Experiment, out: &Path, resume: bool) -> Result<R
                 bar.set_position(index as u64);
                 bar.set_message(format!(
                     "{decoder} {fold}{}",
-                    if epochs > 0 { format!(" epoch 0/{epochs}") } else { String::new() }
+                    if epochs > 0 {
+                        format!(" epoch 0/{epochs}")
+                    } else {
+                        String::new()
+                    }
                 ));
             }
-            Progress::Epoch { decoder, fold, record } => {
+            Progress::Epoch {
+                decoder,
+                fold,
+                record,
+            } => {
                 let valid = record
                     .valid_accuracy
                     .map(|a| format!(" valid acc {a:.3}"))
@@ -92,11 +112,15 @@ pub fn run_with_progress(exp: &Experiment, out: &Path, resume: bool) -> Result<R
                 from_earlier_run,
             } => {
                 bar.inc(1);
-                bar.println(format!(
+                say(format!(
                     "{decoder:<16} {fold:<28} accuracy {:.3}  kappa {:.3}{}",
                     scores.accuracy,
                     scores.cohen_kappa,
-                    if from_earlier_run { "  (from the earlier run)" } else { "" }
+                    if from_earlier_run {
+                        "  (from the earlier run)"
+                    } else {
+                        ""
+                    }
                 ));
             }
         }

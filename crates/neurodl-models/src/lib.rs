@@ -51,7 +51,7 @@ pub use models::deep4::{Deep4Net, Deep4NetConfig};
 pub use models::eegnet::{EEGNet, EEGNetConfig};
 pub use models::shallow::{ShallowFBCSPNet, ShallowFBCSPNetConfig};
 pub use models::{FinalConvLength, PoolMode};
-pub use registry::{AnyModel, ModelInfo, REFERENCE_SHAPE, models, param_count};
+pub use registry::{AnyModel, ModelInfo, REFERENCE_SHAPE, canonical_name, check_config, models, param_count};
 pub use signal::SignalShape;
 
 use std::path::Path;

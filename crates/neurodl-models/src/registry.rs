@@ -138,6 +138,37 @@ impl AnyModel {
         })
     }
 
+    /// Builds the model named `name` with the hyper-parameters in `config` (a JSON object with
+    /// braindecode's parameter names; absent keys keep braindecode's defaults, unknown keys are
+    /// an error).
+    pub fn with_config(
+        name: &str,
+        signal: &SignalShape,
+        device: &Device,
+        config: &serde_json::Value,
+    ) -> Result<Self, ModelError> {
+        fn parse<T: serde::de::DeserializeOwned>(
+            model: &'static str,
+            config: &serde_json::Value,
+        ) -> Result<T, ModelError> {
+            serde_json::from_value(config.clone()).map_err(|e| ModelError::InvalidConfig {
+                model,
+                reason: e.to_string(),
+            })
+        }
+        Ok(match canonical_name(name)? {
+            "ShallowFBCSPNet" => Self::ShallowFBCSPNet(
+                parse::<ShallowFBCSPNetConfig>("ShallowFBCSPNet", config)?.init(signal, device)?,
+            ),
+            "Deep4Net" => Self::Deep4Net(parse::<Deep4NetConfig>("Deep4Net", config)?.init(signal, device)?),
+            "EEGNet" => Self::EEGNet(parse::<EEGNetConfig>("EEGNet", config)?.init(signal, device)?),
+            "EEGConformer" => {
+                Self::EEGConformer(parse::<EEGConformerConfig>("EEGConformer", config)?.init(signal, device)?)
+            }
+            _ => Self::ATCNet(parse::<ATCNetConfig>("ATCNet", config)?.init(signal, device)?),
+        })
+    }
+
     /// The model's name as braindecode spells it.
     pub fn name(&self) -> &'static str {
         each!(self, m => m.name())
@@ -166,6 +197,47 @@ impl AnyModel {
     /// See [`EegModel::load_braindecode`].
     pub fn load_braindecode(self, path: impl AsRef<Path>) -> Result<Self, ModelError> {
         Ok(each_owned!(self, m => m.load_braindecode(path)?))
+    }
+}
+
+/// braindecode's spelling of a model name given in any case (`eegnetv4` → `EEGNet`).
+pub fn canonical_name(name: &str) -> Result<&'static str, ModelError> {
+    let lower = name.to_ascii_lowercase();
+    let lower = if lower == "eegnetv4" {
+        "eegnet".to_string()
+    } else {
+        lower
+    };
+    MODELS
+        .iter()
+        .find(|m| m.name.to_ascii_lowercase() == lower)
+        .map(|m| m.name)
+        .ok_or_else(|| ModelError::UnknownModel {
+            name: name.to_string(),
+            known: MODELS.iter().map(|m| m.name).collect::<Vec<_>>().join(", "),
+        })
+}
+
+/// Checks that `config` is a valid hyper-parameter object for model `name` (the keys and types
+/// [`AnyModel::with_config`] accepts) without building the model.
+pub fn check_config(name: &str, config: &serde_json::Value) -> Result<(), ModelError> {
+    fn parse<T: serde::de::DeserializeOwned>(
+        model: &'static str,
+        config: &serde_json::Value,
+    ) -> Result<(), ModelError> {
+        serde_json::from_value::<T>(config.clone())
+            .map(|_| ())
+            .map_err(|e| ModelError::InvalidConfig {
+                model,
+                reason: e.to_string(),
+            })
+    }
+    match canonical_name(name)? {
+        "ShallowFBCSPNet" => parse::<ShallowFBCSPNetConfig>("ShallowFBCSPNet", config),
+        "Deep4Net" => parse::<Deep4NetConfig>("Deep4Net", config),
+        "EEGNet" => parse::<EEGNetConfig>("EEGNet", config),
+        "EEGConformer" => parse::<EEGConformerConfig>("EEGConformer", config),
+        _ => parse::<ATCNetConfig>("ATCNet", config),
     }
 }
 

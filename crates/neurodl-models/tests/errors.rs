@@ -171,3 +171,50 @@ fn unknown_model_names_list_the_known_ones() {
     // braindecode's alias and any case work.
     assert!(AnyModel::new("eegnetv4", &SignalShape::new(4, 2, 1000), &Device::default()).is_ok());
 }
+
+#[test]
+fn hyper_parameters_from_a_config_object() {
+    use neurodl_models::{AnyModel, Device, EEGNetConfig, SignalShape, check_config};
+    let device = Device::default();
+    let signal = SignalShape::new(22, 4, 1125);
+    // braindecode's names (F1, D) and defaults for everything not given.
+    let config = serde_json::json!({"F1": 16, "D": 2, "drop_prob": 0.5});
+    let model = AnyModel::with_config("eegnetv4", &signal, &device, &config).unwrap();
+    let expected = EEGNetConfig {
+        f1: 16,
+        drop_prob: 0.5,
+        ..EEGNetConfig::default()
+    }
+    .init(&signal, &device)
+    .unwrap();
+    assert_eq!(
+        model.num_trainable_params(),
+        neurodl_models::trainable_params(&expected)
+    );
+    let default = AnyModel::new("EEGNet", &signal, &device).unwrap();
+    assert_ne!(model.num_trainable_params(), default.num_trainable_params());
+    // Unknown keys, wrong types and bad values are refused, naming the model and the key.
+    let err = check_config("EEGNet", &serde_json::json!({"dropout": 0.5}))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("EEGNet") && err.contains("dropout"), "{err}");
+    let err = check_config("ShallowFBCSPNet", &serde_json::json!({"pool_mode": "median"}))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("median"), "{err}");
+    let err = check_config("Deep4Net", &serde_json::json!({"final_conv_length": "full"}))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("auto"), "{err}");
+    assert!(check_config("Deep4Net", &serde_json::json!({"final_conv_length": 2})).is_ok());
+    let err = AnyModel::with_config(
+        "ShallowFBCSPNet",
+        &signal,
+        &device,
+        &serde_json::json!({"drop_prob": 1.5}),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("drop_prob") || err.contains("[0, 1)"), "{err}");
+    assert!(check_config("ShallowNet", &serde_json::json!({})).is_err());
+}

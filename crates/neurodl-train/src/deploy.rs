@@ -29,6 +29,9 @@ use crate::rng::{derive_seed, name_hash};
 pub struct DecoderCard {
     /// The model (braindecode's name).
     pub model: String,
+    /// Its hyper-parameters that differ from braindecode's defaults (braindecode's names).
+    #[serde(default)]
+    pub model_config: serde_json::Value,
     /// Class labels, in output order.
     pub labels: Vec<String>,
     /// Annotation description → label mapping used for training.
@@ -58,11 +61,11 @@ pub fn train_decoder(
     out_dir: &Path,
     on_epoch: &(dyn Fn(&EpochRecord) + Sync),
 ) -> Result<DecoderCard> {
-    let model_name = exp
+    let (model_name, model_config) = exp
         .resolved_decoders()
         .into_iter()
         .find_map(|d| match d {
-            Decoder::Model(m) => Some(m),
+            Decoder::Model(m, c) => Some((m, c)),
             Decoder::Baseline(_) => None,
         })
         .ok_or_else(|| {
@@ -96,7 +99,7 @@ pub fn train_decoder(
             fitted.history
         }};
     }
-    let history = match AnyModel::new(&model_name, &signal, &device)? {
+    let history = match AnyModel::with_config(&model_name, &signal, &device, &model_config)? {
         AnyModel::ShallowFBCSPNet(m) => train!(m),
         AnyModel::Deep4Net(m) => train!(m),
         AnyModel::EEGNet(m) => train!(m),
@@ -105,6 +108,7 @@ pub fn train_decoder(
     };
     let card = DecoderCard {
         model: model_name,
+        model_config,
         labels: store.labels.clone(),
         events: exp.events.clone(),
         channels: store.recordings[0].channels.clone(),
@@ -240,13 +244,18 @@ pub fn predict_recording(model_dir: &Path, path: &Path) -> Result<Vec<Prediction
     let store = WindowStore::single(rec, windows.clone(), card.labels.clone(), card.n_times);
     let all: Vec<usize> = (0..windows.len()).collect();
     let weights: PathBuf = model_dir.join("model.safetensors");
-    let proba = match AnyModel::new(&card.model, &signal, &device)?.load_safetensors(&weights)? {
-        AnyModel::ShallowFBCSPNet(m) => predict_proba(&m, &store, &all, 64)?,
-        AnyModel::Deep4Net(m) => predict_proba(&m, &store, &all, 64)?,
-        AnyModel::EEGNet(m) => predict_proba(&m, &store, &all, 64)?,
-        AnyModel::EEGConformer(m) => predict_proba(&m, &store, &all, 64)?,
-        AnyModel::ATCNet(m) => predict_proba(&m, &store, &all, 64)?,
+    let config = match &card.model_config {
+        serde_json::Value::Null => serde_json::json!({}),
+        other => other.clone(),
     };
+    let proba =
+        match AnyModel::with_config(&card.model, &signal, &device, &config)?.load_safetensors(&weights)? {
+            AnyModel::ShallowFBCSPNet(m) => predict_proba(&m, &store, &all, 64)?,
+            AnyModel::Deep4Net(m) => predict_proba(&m, &store, &all, 64)?,
+            AnyModel::EEGNet(m) => predict_proba(&m, &store, &all, 64)?,
+            AnyModel::EEGConformer(m) => predict_proba(&m, &store, &all, 64)?,
+            AnyModel::ATCNet(m) => predict_proba(&m, &store, &all, 64)?,
+        };
     let sfreq = card.sfreq;
     let mut out: Vec<Prediction> = Vec::new();
     if has_events {

@@ -151,6 +151,10 @@ pub struct DecoderSpec {
     /// tangent space + logistic regression).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<Baseline>,
+    /// The model's hyper-parameters with braindecode's names (`drop_prob = 0.25`,
+    /// `F1 = 16`...); absent ones keep braindecode's defaults. Deep models only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<toml::Table>,
 }
 
 /// The classical baselines.
@@ -166,8 +170,9 @@ pub enum Baseline {
 /// What a decoder is, resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decoder {
-    /// A deep model of the zoo.
-    Model(String),
+    /// A deep model of the zoo: its name and hyper-parameters (a JSON object, empty for
+    /// braindecode's defaults).
+    Model(String, serde_json::Value),
     /// A classical baseline.
     Baseline(Baseline),
 }
@@ -176,7 +181,7 @@ impl Decoder {
     /// The name shown in tables (`ShallowFBCSPNet`, `CSP+LDA`, `TS+LR`).
     pub fn display_name(&self) -> String {
         match self {
-            Decoder::Model(m) => m.clone(),
+            Decoder::Model(m, _) => m.clone(),
             Decoder::Baseline(Baseline::CspLda) => "CSP+LDA".into(),
             Decoder::Baseline(Baseline::TsLr) => "TS+LR".into(),
         }
@@ -185,7 +190,7 @@ impl Decoder {
     /// A file-name-safe id (`shallowfbcspnet`, `csp-lda`).
     pub fn slug(&self) -> String {
         match self {
-            Decoder::Model(m) => m.to_ascii_lowercase(),
+            Decoder::Model(m, _) => m.to_ascii_lowercase(),
             Decoder::Baseline(Baseline::CspLda) => "csp-lda".into(),
             Decoder::Baseline(Baseline::TsLr) => "ts-lr".into(),
         }
@@ -329,7 +334,10 @@ impl Experiment {
         self.decoders
             .iter()
             .map(|d| match (&d.model, d.baseline) {
-                (Some(m), _) => Decoder::Model(m.clone()),
+                (Some(m), _) => Decoder::Model(
+                    neurodl_models::canonical_name(m).map_or_else(|_| m.clone(), str::to_string),
+                    config_json(d.config.as_ref()),
+                ),
                 (None, Some(b)) => Decoder::Baseline(b),
                 (None, None) => unreachable!("validated: each decoder names a model or a baseline"),
             })
@@ -363,10 +371,7 @@ impl Experiment {
                     ));
                 }
                 (Some(m), None) => {
-                    if !neurodl_models::models().iter().any(|info| {
-                        info.name.eq_ignore_ascii_case(m)
-                            || (m.eq_ignore_ascii_case("EEGNetv4") && info.name == "EEGNet")
-                    }) {
+                    if neurodl_models::canonical_name(m).is_err() {
                         let known: Vec<&str> = neurodl_models::models().iter().map(|m| m.name).collect();
                         return Err(format!(
                             "decoder {}: unknown model `{m}` (known: {})",
@@ -374,8 +379,18 @@ impl Experiment {
                             known.join(", ")
                         ));
                     }
+                    if let Err(e) = neurodl_models::check_config(m, &config_json(dec.config.as_ref())) {
+                        return Err(format!("decoder {} ({m}) config: {e}", i + 1));
+                    }
                 }
-                (None, Some(_)) => {}
+                (None, Some(_)) => {
+                    if dec.config.is_some() {
+                        return Err(format!(
+                            "decoder {}: `config` sets deep-model hyper-parameters; the baselines take none",
+                            i + 1
+                        ));
+                    }
+                }
             }
         }
         let t = &self.training;
@@ -430,6 +445,13 @@ impl Experiment {
         }
         Ok(())
     }
+}
+
+fn config_json(config: Option<&toml::Table>) -> serde_json::Value {
+    config.map_or_else(
+        || serde_json::Value::Object(Default::default()),
+        |t| serde_json::to_value(t).expect("TOML values convert to JSON"),
+    )
 }
 
 impl DatasetSpec {
@@ -490,7 +512,7 @@ baseline = "ts-lr"
         assert_eq!(
             e.resolved_decoders(),
             vec![
-                Decoder::Model("ShallowFBCSPNet".into()),
+                Decoder::Model("ShallowFBCSPNet".into(), serde_json::json!({})),
                 Decoder::Baseline(Baseline::TsLr)
             ]
         );
@@ -539,6 +561,26 @@ baseline = "ts-lr"
                 .unwrap_err()
                 .to_string()
                 .contains("batch_size")
+        );
+        let bad_config = MINIMAL.replace(
+            "model = \"ShallowFBCSPNet\"",
+            "model = \"EEGNet\"\nconfig = { F1 = 16, dropout = 0.1 }",
+        );
+        let err = Experiment::from_toml_str(&bad_config, "e")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("EEGNet") && err.contains("dropout"), "{err}");
+        let good_config = MINIMAL.replace(
+            "model = \"ShallowFBCSPNet\"",
+            "model = \"eegnetv4\"\nconfig = { F1 = 16, drop_prob = 0.5, final_conv_length = \"auto\" }",
+        );
+        let e = Experiment::from_toml_str(&good_config, "e").unwrap();
+        assert_eq!(
+            e.resolved_decoders()[0],
+            Decoder::Model(
+                "EEGNet".into(),
+                serde_json::json!({"F1": 16, "drop_prob": 0.5, "final_conv_length": "auto"})
+            )
         );
         let bad_step = format!("{MINIMAL}\n[[preprocessing.step]]\nop = \"filter\"\nl_freqq = 1.0\n");
         let err = Experiment::from_toml_str(&bad_step, "e").unwrap_err().to_string();

@@ -177,7 +177,7 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions<'_>) -> Result<RunSumm
                 fold: &fold.name,
                 index: di * folds.len() + fi,
                 total,
-                epochs: if matches!(decoder, Decoder::Model(_)) {
+                epochs: if matches!(decoder, Decoder::Model(..)) {
                     exp.training.epochs
                 } else {
                     0
@@ -272,7 +272,7 @@ fn run_fold(
     let started = Instant::now();
     let n_classes = store.labels.len();
     let (train_trials, valid_trials) = match (&exp.training.early_stopping, decoder) {
-        (Some(es), Decoder::Model(_)) => split_validation(
+        (Some(es), Decoder::Model(..)) => split_validation(
             &store.trials,
             &fold.train,
             es.validation_fraction,
@@ -304,12 +304,12 @@ fn run_fold(
             let rows = proba.rows().into_iter().map(|r| r.to_vec()).collect();
             (rows, Vec::new(), 0, false)
         }
-        Decoder::Model(model_name) => {
+        Decoder::Model(model_name, model_config) => {
             let device = Device::default().autodiff();
             device.seed(derive_seed(seed, &[0]));
             let signal =
                 SignalShape::new(store.n_chans(), n_classes, store.n_times).with_sfreq(store.sfreq());
-            let model = AnyModel::new(model_name, &signal, &device)?;
+            let model = AnyModel::with_config(model_name, &signal, &device, model_config)?;
             let on_epoch = |record: &EpochRecord| {
                 (opts.progress)(Progress::Epoch {
                     decoder: &name,

@@ -134,6 +134,7 @@ impl EegFlags {
             .map(|m| DecoderSpec {
                 model: Some(m.clone()),
                 baseline: None,
+                config: None,
             })
             .collect();
         for b in &self.baselines {
@@ -145,12 +146,14 @@ impl EegFlags {
             decoders.push(DecoderSpec {
                 model: None,
                 baseline: Some(baseline),
+                config: None,
             });
         }
         if decoders.is_empty() {
             decoders.push(DecoderSpec {
                 model: Some("ShallowFBCSPNet".into()),
                 baseline: None,
+                config: None,
             });
         }
         let exp = Experiment {

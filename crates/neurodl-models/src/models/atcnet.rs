@@ -18,7 +18,8 @@ const NAME: &str = "ATCNet";
 /// Hyper-parameters of [`ATCNet`]; `Default` equals braindecode 1.8's defaults. The TCN
 /// activation is braindecode's default ELU. braindecode's `concat=True` is not offered: in
 /// braindecode 1.8.1 it only ever uses the first window and fails for more than one.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ATCNetConfig {
     /// Temporal filters F1 of the convolutional block (16).
     pub conv_block_n_filters: usize,

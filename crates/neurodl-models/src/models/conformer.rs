@@ -15,7 +15,8 @@ const NAME: &str = "EEGConformer";
 /// Hyper-parameters of [`EEGConformer`]; `Default` equals braindecode 1.8's defaults.
 /// Activations are braindecode's defaults (ELU in the convolutional and classifier parts, exact
 /// GELU in the transformer).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct EEGConformerConfig {
     /// Temporal filters, also the transformer's embedding size (40).
     pub n_filters_time: usize,

@@ -15,7 +15,8 @@ const NAME: &str = "Deep4Net";
 
 /// Hyper-parameters of [`Deep4Net`]; `Default` equals braindecode 1.8's defaults. Activations
 /// are braindecode's defaults (ELU after every convolution, identity after pooling).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Deep4NetConfig {
     /// Classifier length (`Auto`); `Fixed` gives dense predictions.
     pub final_conv_length: FinalConvLength,

@@ -14,17 +14,21 @@ const NAME: &str = "EEGNet";
 
 /// Hyper-parameters of [`EEGNet`]; `Default` equals braindecode 1.8's `EEGNet` (= `EEGNetv4`)
 /// defaults. The activation is braindecode's default ELU; BatchNorm layers are affine.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct EEGNetConfig {
     /// Classifier length (`Auto`).
     pub final_conv_length: FinalConvLength,
     /// Pooling operation (`Mean`).
     pub pool_mode: PoolMode,
     /// Number of temporal filters F1 (8).
+    #[serde(alias = "F1")]
     pub f1: usize,
     /// Depth multiplier D of the depthwise spatial convolution (2).
+    #[serde(alias = "D")]
     pub d: usize,
     /// Number of pointwise filters F2; `None` means F1 * D.
+    #[serde(alias = "F2")]
     pub f2: Option<usize>,
     /// Temporal kernel length (64).
     pub kernel_length: usize,

@@ -18,8 +18,39 @@ pub enum FinalConvLength {
     Fixed(usize),
 }
 
+// In configuration files, as braindecode writes it: `"auto"` or a number of samples.
+impl serde::Serialize for FinalConvLength {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            FinalConvLength::Auto => s.serialize_str("auto"),
+            FinalConvLength::Fixed(n) => s.serialize_u64(*n as u64),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for FinalConvLength {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            Text(String),
+            Samples(u64),
+        }
+        match Repr::deserialize(d).map_err(|_| {
+            serde::de::Error::custom("final_conv_length must be \"auto\" or a number of samples")
+        })? {
+            Repr::Text(t) if t == "auto" => Ok(FinalConvLength::Auto),
+            Repr::Text(t) => Err(serde::de::Error::custom(format!(
+                "final_conv_length must be \"auto\" or a number of samples, not \"{t}\""
+            ))),
+            Repr::Samples(n) => Ok(FinalConvLength::Fixed(n as usize)),
+        }
+    }
+}
+
 /// Pooling operation, as braindecode's `pool_mode` (`"mean"` or `"max"`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum PoolMode {
     /// Average pooling.
     Mean,

@@ -17,7 +17,8 @@ const NAME: &str = "ShallowFBCSPNet";
 /// `log(max(x, 1e-6))` after pooling, the filter-bank power features the architecture is named
 /// after. The first layer is always split into temporal and spatial convolutions: braindecode
 /// 1.8.1 cannot build `split_first_layer=False`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ShallowFBCSPNetConfig {
     /// Number of temporal filters (40).
     pub n_filters_time: usize,

@@ -120,11 +120,44 @@ pub fn events_from_annotations(info: &RecordingInfo, mapping: &EventMapping) -> 
 pub enum DropReason {
     /// The epoch's span extends before the first or past the last sample.
     OutOfBounds,
-    /// These channels' peak-to-peak amplitude exceeded the rejection threshold.
+    /// These channels' peak-to-peak amplitude exceeded the rejection threshold
+    /// ([`EpochParams::reject`]).
     PeakToPeak {
-        /// Channel names.
+        /// Channel names, in channel order.
         channels: Vec<String>,
     },
+    /// These channels' peak-to-peak amplitude was below the flat threshold
+    /// ([`EpochParams::flat`]).
+    Flat {
+        /// Channel names, in channel order.
+        channels: Vec<String>,
+    },
+    /// Some channels exceeded the rejection threshold and others (or the same,
+    /// for NaN samples) were flat.
+    PeakToPeakAndFlat {
+        /// Channels above [`EpochParams::reject`], in channel order.
+        too_large: Vec<String>,
+        /// Channels below [`EpochParams::flat`], in channel order.
+        flat: Vec<String>,
+    },
+}
+
+impl DropReason {
+    /// The channels MNE names in the epoch's `drop_log` entry for this drop: the
+    /// too-large ones, then the flat ones (MNE checks `reject` before `flat`);
+    /// empty for [`DropReason::OutOfBounds`], which MNE logs as `NO_DATA` or
+    /// `TOO_SHORT` instead of channel names.
+    pub fn channels(&self) -> Vec<&str> {
+        match self {
+            DropReason::OutOfBounds => Vec::new(),
+            DropReason::PeakToPeak { channels } | DropReason::Flat { channels } => {
+                channels.iter().map(String::as_str).collect()
+            }
+            DropReason::PeakToPeakAndFlat { too_large, flat } => {
+                too_large.iter().chain(flat).map(String::as_str).collect()
+            }
+        }
+    }
 }
 
 /// One dropped epoch.
@@ -152,8 +185,14 @@ pub struct EpochParams {
     /// ends mean the epoch's start/end. `None` for no baseline correction.
     pub baseline: Option<(Option<f64>, Option<f64>)>,
     /// Peak-to-peak rejection thresholds per channel type, in the channels' units
-    /// (volts for EEG): an epoch is dropped when any channel of that type exceeds it.
+    /// (volts for EEG): an epoch is dropped when any channel of that type exceeds it
+    /// (strictly, as MNE's `reject`).
     pub reject: BTreeMap<ChannelType, f64>,
+    /// Flat-channel thresholds per channel type, in the channels' units (MNE's `flat`,
+    /// e.g. `eeg = 1e-6`): an epoch is dropped when the peak-to-peak amplitude of any
+    /// channel of that type is strictly below it. Empty (the default): no flat check.
+    #[serde(default)]
+    pub flat: BTreeMap<ChannelType, f64>,
 }
 
 /// Epochs cut around events.
@@ -170,8 +209,13 @@ pub struct Epochs {
 }
 
 /// Cuts epochs `tmin..=tmax` around `events`, baseline-corrects the voltage
-/// channels and drops epochs that leave the recording or exceed a
-/// peak-to-peak threshold, reporting each drop.
+/// channels and drops epochs that leave the recording, exceed a peak-to-peak
+/// threshold or have a flat channel, reporting each drop.
+///
+/// Thresholds apply to the baseline-corrected epoch, as in MNE. A channel with a
+/// NaN sample in the epoch has no peak-to-peak amplitude and fails every
+/// threshold set for its type (MNE's comparisons are false for NaN, so it would
+/// keep such an epoch).
 pub fn epochs(rec: &Recording, events: &[Event], params: &EpochParams) -> Result<Epochs> {
     let sfreq = rec.info.sfreq;
     if !params.tmin.is_finite() {
@@ -237,6 +281,30 @@ pub fn epochs(rec: &Recording, events: &[Event], params: &EpochParams) -> Result
             ));
         }
     }
+    for (kind, thr) in &params.flat {
+        // MNE accepts 0 (nothing is below it); infinity would drop every epoch.
+        if !thr.is_finite() || *thr < 0.0 {
+            return Err(Error::param(
+                &format!("flat.{kind}"),
+                thr,
+                "must be a finite threshold >= 0",
+            ));
+        }
+    }
+    for (name, kinds) in [("reject", &params.reject), ("flat", &params.flat)] {
+        // As MNE: a threshold for a type the recording lacks is a mistake (a
+        // picked-away type, a wrong key), not something to ignore silently.
+        if let Some(kind) = kinds
+            .keys()
+            .find(|k| !rec.info.channels.iter().any(|c| c.kind == **k))
+        {
+            return Err(Error::param(
+                &format!("{name}.{kind}"),
+                kinds[kind],
+                format!("the recording has no {kind} channel to check"),
+            ));
+        }
+    }
     let voltage: Vec<usize> = (0..rec.info.channels.len())
         .filter(|&i| rec.info.channels[i].kind.is_voltage())
         .collect();
@@ -264,36 +332,41 @@ pub fn epochs(rec: &Recording, events: &[Event], params: &EpochParams) -> Result
                 row.mapv_inplace(|v| v - mean);
             }
         }
-        let mut bad = Vec::new();
+        let mut too_large = Vec::new();
+        let mut flat = Vec::new();
         for (c, ch) in rec.info.channels.iter().enumerate() {
-            if let Some(thr) = params.reject.get(&ch.kind) {
-                let row = epoch.row(c);
-                let (lo, hi) = row
-                    .iter()
-                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
-                        (lo.min(v), hi.max(v))
-                    });
-                // MNE rejects when the range is strictly above the threshold;
-                // a NaN range (incomparable) is rejected rather than kept.
-                let exceeds = !matches!(
-                    (hi - lo).partial_cmp(thr),
-                    Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)
-                );
-                if exceeds {
-                    bad.push(ch.name.clone());
-                }
+            let reject = params.reject.get(&ch.kind);
+            let flat_below = params.flat.get(&ch.kind);
+            if reject.is_none() && flat_below.is_none() {
+                continue;
+            }
+            let ptp = peak_to_peak(epoch.row(c));
+            // MNE's comparisons are strict (`np.greater`, `np.less`): a range equal
+            // to a threshold passes.
+            if reject.is_some_and(|&thr| ptp.is_nan() || ptp > thr) {
+                too_large.push(ch.name.clone());
+            }
+            if flat_below.is_some_and(|&thr| ptp.is_nan() || ptp < thr) {
+                flat.push(ch.name.clone());
             }
         }
-        if bad.is_empty() {
-            kept.push(ev.clone());
-            blocks.push(epoch);
-        } else {
-            dropped.push(Dropped {
+        let reason = match (too_large.is_empty(), flat.is_empty()) {
+            (true, true) => None,
+            (false, true) => Some(DropReason::PeakToPeak { channels: too_large }),
+            (true, false) => Some(DropReason::Flat { channels: flat }),
+            (false, false) => Some(DropReason::PeakToPeakAndFlat { too_large, flat }),
+        };
+        match reason {
+            None => {
+                kept.push(ev.clone());
+                blocks.push(epoch);
+            }
+            Some(reason) => dropped.push(Dropped {
                 event_index: ei,
                 sample: ev.sample,
                 label: ev.label.clone(),
-                reason: DropReason::PeakToPeak { channels: bad },
-            });
+                reason,
+            }),
         }
     }
     let mut data = Array3::zeros((blocks.len(), n_ch, n_times));
@@ -306,6 +379,17 @@ pub fn epochs(rec: &Recording, events: &[Event], params: &EpochParams) -> Result
         times,
         dropped,
     })
+}
+
+/// Largest minus smallest sample; NaN when any sample is NaN (`f64::min`/`max`
+/// would skip it and report the range of the other samples).
+fn peak_to_peak(row: ndarray::ArrayView1<'_, f64>) -> f64 {
+    let (lo, hi, nan) = row
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY, false), |(lo, hi, nan), &v| {
+            (lo.min(v), hi.max(v), nan || v.is_nan())
+        });
+    if nan { f64::NAN } else { hi - lo }
 }
 
 /// A window of a recording: a view by sample range, not a copy.
@@ -452,11 +536,13 @@ pub struct FixedWindowParams {
     /// End of the span to window (braindecode's `stop_offset_samples`, an absolute
     /// sample index despite its name); `None`: the recording's end.
     pub stop_samples: Option<usize>,
-    /// Window length; `None`: the whole span.
+    /// Window length; `None`: the whole span (one window).
     pub window_size_samples: Option<usize>,
-    /// Step between starts; `None`: the window size.
+    /// Step between starts; `None`: the window size. Needs a window size.
     pub window_stride_samples: Option<usize>,
-    /// See [`EventWindowParams::drop_last_window`].
+    /// See [`EventWindowParams::drop_last_window`] (braindecode's `on_last_window`:
+    /// `true` is `"drop"`, `false` `"overlap"`). Always explicit here, where
+    /// braindecode, given a size but no stride, defaults to `"drop"`.
     pub drop_last_window: bool,
     /// Class given to every window; `None`: unlabelled.
     pub label: Option<u32>,
@@ -466,6 +552,16 @@ pub struct FixedWindowParams {
 /// `create_fixed_length_windows`: starts from `start_offset` every `stride`
 /// samples while a window fits before `stop` (default: the recording's end);
 /// unless `drop_last_window`, one more window aligned to `stop`.
+///
+/// Window starts and stops equal braindecode 1.8.1's wherever braindecode
+/// returns windows inside the recording; what it refuses (a window longer than
+/// the recording, zero size or stride, a stride without a size) is refused here
+/// too. Deliberately stricter, each with an error naming the parameter: a
+/// `stop_samples` past the recording's end (braindecode returns windows past the
+/// data), `Some(0)` as `stop_samples` (braindecode reads 0 as the recording's end,
+/// with a deprecation warning), and a span shorter than the window (braindecode
+/// fails with an `IndexError`, or returns no window at all with
+/// `drop_last_window`).
 pub fn create_fixed_length_windows(
     n_samples: usize,
     recording: u32,
@@ -479,6 +575,20 @@ pub fn create_fixed_length_windows(
         drop_last_window,
         label,
     } = *params;
+    if let (None, Some(stride)) = (window_size_samples, window_stride_samples) {
+        return Err(Error::param(
+            "window_stride_samples",
+            stride,
+            "needs window_size_samples too (without a size the one window is the whole span, so a stride means nothing; braindecode refuses this as well)",
+        ));
+    }
+    if stop_samples == Some(0) {
+        return Err(Error::param(
+            "stop_samples",
+            0,
+            "leaves nothing to window; leave it unset for the recording's end (braindecode reads 0 as the end)",
+        ));
+    }
     let stop = stop_samples.unwrap_or(n_samples);
     if stop > n_samples {
         return Err(Error::param(
@@ -503,7 +613,7 @@ pub fn create_fixed_length_windows(
             "window_size_samples",
             size,
             format!(
-                "is longer than the span to window ({} samples)",
+                "is longer than the span to window (samples {start_offset_samples}..{stop}, {} samples)",
                 stop - start_offset_samples
             ),
         ));

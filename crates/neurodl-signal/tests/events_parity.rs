@@ -3,8 +3,8 @@
 //!
 //! Standardisation outputs are compared to 1e-12 relative to the channel peak:
 //! the recursions are braindecode's `lfilter` ones, but a division by a small
-//! early variance can amplify rounding; we measure ≤4e-16. Event samples, drop decisions and window
-//! indices are integers and must match exactly.
+//! early variance can amplify rounding; we measure ≤4e-16. Event samples, drop decisions
+//! (with the channels MNE names) and window indices are integers and must match exactly.
 
 mod common;
 
@@ -12,11 +12,13 @@ use std::collections::BTreeMap;
 
 use common::{crop, f64s, full_recording, golden, max_rel_error};
 use neurodl_io::ChannelType;
+use neurodl_signal::Error;
 use neurodl_signal::events::{
-    DropReason, EpochParams, EventMapping, EventWindowParams, create_windows_from_events, epochs,
-    events_from_annotations,
+    DropReason, EpochParams, EventMapping, EventWindowParams, FixedWindowParams, create_fixed_length_windows,
+    create_windows_from_events, epochs, events_from_annotations,
 };
 use neurodl_signal::standardize::{exponential_moving_demean, exponential_moving_standardize};
+use serde_json::Value;
 
 const STANDARDIZE_TOL: f64 = 1e-12;
 
@@ -81,6 +83,7 @@ fn epochs_with_baseline_and_rejection_match_mne() {
         tmax: g["tmax"].as_f64().unwrap(),
         baseline: Some((None, Some(0.0))),
         reject: BTreeMap::from([(ChannelType::Eeg, g["reject_eeg"].as_f64().unwrap())]),
+        flat: BTreeMap::new(),
     };
     let ep = epochs(&rec, &events, &params).unwrap();
     let kept: Vec<u64> = ep.events.iter().map(|e| e.sample as u64).collect();
@@ -173,4 +176,243 @@ fn windows_from_events_match_braindecode() {
         assert_eq!(windows.iter().map(|w| w.stop).collect::<Vec<_>>(), col("stops"));
         assert!(windows.iter().all(|w| w.recording == 7 && (w.label as usize) < 2));
     }
+}
+
+/// Thresholds per channel type from a golden (`null` for none).
+fn thresholds(v: &Value) -> BTreeMap<ChannelType, f64> {
+    if v.is_null() {
+        BTreeMap::new()
+    } else {
+        serde_json::from_value(v.clone()).unwrap()
+    }
+}
+
+fn names(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn flat_channel_rejection_matches_mne() {
+    let g = golden("epochs_flat");
+    let Some(original) = full_recording() else { return };
+    let events = events_from_annotations(&original.info, &t1_t2()).unwrap();
+    assert_eq!(g["baseline"], serde_json::json!([null, 0.0]));
+    for case in g["cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let mut rec = original.clone();
+        for edit in case["edits"].as_array().unwrap() {
+            let channel = edit["channel"].as_str().unwrap();
+            let c = rec
+                .info
+                .channels
+                .iter()
+                .position(|ch| ch.name == channel)
+                .unwrap();
+            let (a, b) = (
+                edit["start"].as_u64().unwrap() as usize,
+                edit["stop"].as_u64().unwrap() as usize,
+            );
+            rec.data
+                .slice_mut(ndarray::s![c, a..b])
+                .fill(edit["value"].as_f64().unwrap());
+        }
+        let params = EpochParams {
+            tmin: g["tmin"].as_f64().unwrap(),
+            tmax: g["tmax"].as_f64().unwrap(),
+            baseline: Some((None, Some(0.0))),
+            reject: thresholds(&case["reject"]),
+            flat: thresholds(&case["flat"]),
+        };
+        let ep = epochs(&rec, &events, &params).unwrap();
+        let kept: Vec<u64> = ep.events.iter().map(|e| e.sample as u64).collect();
+        let expected_kept: Vec<u64> = case["kept_event_samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect();
+        assert_eq!(kept, expected_kept, "{name}: kept epochs");
+        let drop_log = case["drop_log"].as_array().unwrap();
+        assert_eq!(ep.dropped.len() + ep.events.len(), drop_log.len(), "{name}");
+        for d in &ep.dropped {
+            assert_eq!(
+                d.reason.channels(),
+                names(&drop_log[d.event_index]),
+                "{name}: event {}",
+                d.event_index
+            );
+            if params.reject.is_empty() {
+                assert!(
+                    matches!(d.reason, DropReason::Flat { .. }),
+                    "{name}: {:?}",
+                    d.reason
+                );
+            }
+        }
+        eprintln!(
+            "{name}: {} of {} epochs kept, drop log equal to MNE's; closest other peak-to-peak {:.3}% from a threshold",
+            ep.events.len(),
+            drop_log.len(),
+            100.0 * case["closest_relative_margin"].as_f64().unwrap()
+        );
+        if name == "zeroed_segments" {
+            let reason = |i: usize| &ep.dropped.iter().find(|d| d.event_index == i).unwrap().reason;
+            // Epoch 1 is flat only; epoch 2 is flat (Cz) and too large (frontal channels).
+            assert_eq!(
+                reason(1),
+                &DropReason::Flat {
+                    channels: vec!["C3..".into(), "Cz..".into()]
+                }
+            );
+            match reason(2) {
+                DropReason::PeakToPeakAndFlat { too_large, flat } => {
+                    assert_eq!(flat, &["Cz.."]);
+                    assert!(
+                        too_large.iter().all(|c| c.starts_with('F') || c.starts_with('A')),
+                        "{too_large:?}"
+                    );
+                }
+                other => panic!("epoch 2: {other:?}"),
+            }
+            // C4's peak-to-peak equals the threshold exactly in epoch 5: strict `<` keeps it.
+            assert_eq!(case["exact_ties"].as_u64(), Some(1));
+            assert!(ep.events.iter().any(|e| e.sample == 7312));
+        }
+    }
+}
+
+fn opt_usize(v: &Value) -> Option<usize> {
+    v.as_u64().map(|x| x as usize)
+}
+
+fn u64s(v: &Value) -> Vec<u64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap())
+        .collect()
+}
+
+/// Golden cases where neurodl refuses: (case, parameter named in the error, part of
+/// its message). The first ones braindecode refuses too; the last three are
+/// deliberate differences (see `create_fixed_length_windows`), checked below against
+/// what braindecode returned instead.
+const REFUSED: [(&str, &str, &str); 10] = [
+    (
+        "window_longer_than_recording",
+        "window_size_samples",
+        "longer than the span",
+    ),
+    ("zero_stride", "window_stride_samples", "at least 1"),
+    ("zero_window_size", "window_size_samples", "at least 1"),
+    (
+        "stride_without_window_size",
+        "window_stride_samples",
+        "needs window_size_samples",
+    ),
+    (
+        "window_longer_than_span",
+        "window_size_samples",
+        "longer than the span",
+    ),
+    (
+        "start_offset_at_recording_end",
+        "start_offset_samples",
+        "before the stop",
+    ),
+    (
+        "stop_before_start_offset",
+        "start_offset_samples",
+        "before the stop",
+    ),
+    (
+        "window_longer_than_span_drop",
+        "window_size_samples",
+        "longer than the span",
+    ),
+    (
+        "stop_past_recording_end",
+        "stop_samples",
+        "past the recording's end",
+    ),
+    ("stop_zero", "stop_samples", "leave it unset"),
+];
+
+#[test]
+fn fixed_length_windows_match_braindecode() {
+    let g = golden("fixed_length_windows");
+    let n = g["recording_n_times"].as_u64().unwrap() as usize;
+    // The real recording's length: the goldens only need it, not the samples.
+    if let Some(rec) = full_recording() {
+        assert_eq!(rec.info.n_samples, n);
+    }
+    let cases = g["cases"].as_array().unwrap();
+    let (mut matched, mut refused) = (0, 0);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let params = FixedWindowParams {
+            start_offset_samples: case["start_offset_samples"].as_u64().unwrap() as usize,
+            stop_samples: opt_usize(&case["stop_offset_samples"]),
+            window_size_samples: opt_usize(&case["window_size_samples"]),
+            window_stride_samples: opt_usize(&case["window_stride_samples"]),
+            drop_last_window: case["drop_last_window"].as_bool().unwrap(),
+            label: None,
+        };
+        let got = create_fixed_length_windows(n, 3, &params);
+        if let Some(&(_, param, fragment)) = REFUSED.iter().find(|r| r.0 == name) {
+            let Err(Error::InvalidParameter { param: p, reason, .. }) = got else {
+                panic!("{name}: neurodl should refuse, got {got:?}");
+            };
+            assert_eq!(
+                (p.as_str(), reason.contains(fragment)),
+                (param, true),
+                "{name}: {reason}"
+            );
+            match name {
+                "window_longer_than_span_drop" => assert_eq!(u64s(&case["starts"]), Vec::<u64>::new()),
+                "stop_past_recording_end" => assert!(*u64s(&case["stops"]).last().unwrap() > n as u64),
+                "stop_zero" => {
+                    assert!(case["warnings"].to_string().contains("Using `None`"), "{name}");
+                }
+                _ => assert!(case["error"].is_object(), "{name}: braindecode refuses it too"),
+            }
+            refused += 1;
+            continue;
+        }
+        assert!(
+            case["error"].is_null(),
+            "{name}: braindecode refuses but neurodl has no expectation"
+        );
+        let w = got.unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            w.iter().map(|w| w.start).collect::<Vec<_>>(),
+            u64s(&case["starts"]),
+            "{name}: starts"
+        );
+        assert_eq!(
+            w.iter().map(|w| w.stop).collect::<Vec<_>>(),
+            u64s(&case["stops"]),
+            "{name}: stops"
+        );
+        assert_eq!(
+            w.iter().map(|w| w.i_window_in_trial as u64).collect::<Vec<_>>(),
+            u64s(&case["i_window_in_trial"]),
+            "{name}"
+        );
+        assert!(
+            w.iter()
+                .all(|w| w.recording == 3 && w.trial == 0 && w.label == u32::MAX)
+        );
+        matched += 1;
+    }
+    assert_eq!(
+        refused,
+        REFUSED.len(),
+        "every expected refusal has its golden case"
+    );
+    eprintln!("fixed-length windows: {matched} cases equal to braindecode, {refused} refused");
 }

@@ -249,6 +249,7 @@ fn events_at_the_very_start_and_end_and_epochs_that_leave_the_recording() {
         tmax: 0.5,
         baseline: None,
         reject: BTreeMap::new(),
+        flat: BTreeMap::new(),
     };
     let ep = epochs(&rec, &events, &params).unwrap();
     assert_eq!(ep.events.len(), 1);
@@ -562,6 +563,7 @@ fn degenerate_window_and_epoch_requests_are_errors_not_hangs_or_huge_allocations
         tmax: 1e9,
         baseline: None,
         reject: BTreeMap::new(),
+        flat: BTreeMap::new(),
     };
     assert_eq!(param_of(epochs(&rec, &events, &huge).unwrap_err()), "tmax");
     let x = Array2::<f64>::zeros((1, 10));

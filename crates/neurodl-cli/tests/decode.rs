@@ -185,3 +185,95 @@ fn demo_runs_end_to_end_on_a_small_simulation() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("--overwrite"));
 }
+
+/// A run killed with SIGKILL while training resumes with `--resume` to exactly the metrics of
+/// an uninterrupted run.
+#[test]
+fn a_killed_run_resumes_to_the_same_metrics() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("bids");
+    simulate(&data);
+    let exp = tmp.path().join("exp.toml");
+    let text = format!(
+        r#"
+name = "kill"
+seed = 3
+[dataset]
+bids_root = "{}"
+subjects = ["01"]
+[events]
+left_hand = "left_hand"
+right_hand = "right_hand"
+[[preprocessing.step]]
+op = "pick_types"
+types = ["eeg"]
+[[preprocessing.step]]
+op = "scale"
+factor = 1e6
+[windows]
+trial_start_offset_s = 0.5
+window_size_s = 2.0
+[[decoder]]
+model = "ShallowFBCSPNet"
+[training]
+epochs = 40
+batch_size = 4
+[evaluation]
+protocol = {{ kind = "within-session", n_folds = 2 }}
+"#,
+        data.display()
+    );
+    std::fs::write(&exp, text).unwrap();
+    let whole = tmp.path().join("whole");
+    ok(&neurodl(&["run", s(&exp), "--out", s(&whole)]));
+
+    let killed = tmp.path().join("killed");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_neurodl"))
+        .args(["run", s(&exp), "--out", s(&killed)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill as soon as the first fold has checkpointed a few epochs.
+    let ck = killed.join("checkpoints/shallowfbcspnet/01_0_fold-1");
+    let started = std::time::Instant::now();
+    let mut saw_checkpoint = false;
+    while started.elapsed() < std::time::Duration::from_secs(120) {
+        let epochs_done = std::fs::read_dir(&ck)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .filter_map(|e| {
+                        e.file_name()
+                            .to_str()?
+                            .strip_prefix("epoch-")?
+                            .parse::<usize>()
+                            .ok()
+                    })
+                    .max()
+                    .unwrap_or(0)
+            })
+            .unwrap_or(0);
+        if epochs_done >= 3 {
+            saw_checkpoint = true;
+            break;
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        saw_checkpoint,
+        "the run finished or stalled before a checkpoint appeared"
+    );
+    assert!(!killed.join("metrics.json").exists(), "killed before the end");
+    let out = ok(&neurodl(&["run", s(&exp), "--out", s(&killed), "--resume"]));
+    assert!(out.contains("ShallowFBCSPNet"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(killed.join("metrics.json")).unwrap(),
+        std::fs::read_to_string(whole.join("metrics.json")).unwrap()
+    );
+}

@@ -76,6 +76,7 @@ pub fn train_decoder(
     let store = WindowStore::build(exp, discover(&exp.dataset)?)?;
     let all: Vec<usize> = (0..store.windows.len()).collect();
     let seed = derive_seed(exp.seed, &[name_hash(&model_name.to_ascii_lowercase()), u64::MAX]);
+    let _rng = crate::fit::lock_backend_rng();
     let device = Device::default().autodiff();
     device.seed(derive_seed(seed, &[0]));
     let signal =

@@ -9,6 +9,11 @@
 //! resumes at epoch `e` from a checkpoint (weights, BatchNorm statistics, AdamW moments and step
 //! counts, history) therefore repeats exactly what the uninterrupted run did, on the same CPU and
 //! thread count.
+//!
+//! Burn's random stream is process-wide, so two trainings running at once in one process would
+//! draw from each other's stream. [`lock_backend_rng`] serialises them: the runner and
+//! [`crate::deploy`] hold it from seeding and building the model to the end of training, and
+//! code calling [`fit`] directly should too.
 
 use std::path::{Path, PathBuf};
 
@@ -23,6 +28,15 @@ use crate::data::WindowStore;
 use crate::error::{Result, TrainError};
 use crate::experiment::{Schedule, TrainingSpec};
 use crate::rng::{SplitMix64, derive_seed};
+
+static BACKEND_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Exclusive use of Burn's process-wide random stream (weight initialisation, dropout) until the
+/// guard is dropped: hold it from seeding the device to the end of [`fit`].
+pub fn lock_backend_rng() -> std::sync::MutexGuard<'static, ()> {
+    // A panic in another training leaves no state behind that matters here.
+    BACKEND_RNG.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// What happened in one epoch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

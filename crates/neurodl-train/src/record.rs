@@ -359,13 +359,17 @@ fn write_plots_and_report(
     std::fs::create_dir_all(&plots).map_err(|e| TrainError::io(&plots, e))?;
     let mut report = Report::new(format!("neurodl run: {}", exp.name));
     report.subtitle(&format!(
-        "{} recordings, {} subjects, {} trials, {} windows of {} samples at {} Hz; classes: {}",
+        "{} recordings, {}, {} trials, {} windows of {} samples at {} Hz; classes: {}",
         store.recordings.len(),
         {
             let mut s: Vec<&str> = store.trials.iter().map(|t| t.subject.as_str()).collect();
             s.sort();
             s.dedup();
-            s.len()
+            if s.len() == 1 {
+                "1 subject".to_string()
+            } else {
+                format!("{} subjects", s.len())
+            }
         },
         store.trials.len(),
         store.windows.len(),

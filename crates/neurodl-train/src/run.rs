@@ -305,6 +305,7 @@ fn run_fold(
             (rows, Vec::new(), 0, false)
         }
         Decoder::Model(model_name, model_config) => {
+            let _rng = crate::fit::lock_backend_rng();
             let device = Device::default().autodiff();
             device.seed(derive_seed(seed, &[0]));
             let signal =

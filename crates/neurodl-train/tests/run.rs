@@ -222,3 +222,55 @@ fn leaky_or_impossible_protocols_are_refused_before_training() {
         assert_eq!(f.n_train_trials, 18);
     }
 }
+
+#[test]
+fn early_stopping_and_cross_session_folds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let cfg = MotorImageryConfig {
+        n_subjects: 1,
+        n_sessions: 2,
+        n_runs: 1,
+        trials_per_class_per_run: 8,
+        sfreq: 128.0,
+        with_eog: false,
+        seed: 9,
+        ..MotorImageryConfig::default()
+    };
+    write_bids(&cfg, &data, false).expect("simulated dataset");
+    let mut exp = experiment(&data, r#"{ kind = "cross-session" }"#);
+    exp.training.epochs = 30;
+    exp.training.early_stopping = Some(neurodl_train::experiment::EarlyStopping {
+        validation_fraction: 0.25,
+        patience: 2,
+    });
+    exp.training.class_weighting = true;
+    let s = run(&exp, &tmp.path().join("run"), false, None).unwrap();
+    // One fold per session, each testing on the session it did not train on.
+    assert_eq!(
+        s.folds.iter().filter(|f| f.decoder == "ShallowFBCSPNet").count(),
+        2
+    );
+    for f in s.folds.iter().filter(|f| f.decoder == "ShallowFBCSPNet") {
+        assert_eq!(f.n_test_trials, 16);
+        assert_eq!(f.n_train_trials + f.n_valid_trials, 16);
+        assert_eq!(f.n_valid_trials, 4, "a stratified quarter of the training trials");
+        assert!(f.history.iter().all(|r| r.valid_loss.is_some()));
+        let best = f.history[f.best_epoch - 1].valid_loss.unwrap();
+        assert!(
+            f.history.iter().all(|r| r.valid_loss.unwrap() >= best),
+            "best epoch has the lowest validation loss"
+        );
+        if f.stopped_early {
+            assert_eq!(
+                f.history.len(),
+                f.best_epoch + 2,
+                "stopped after `patience` epochs without improvement"
+            );
+        }
+    }
+    // The baseline gets the whole training session (no validation split).
+    for f in s.folds.iter().filter(|f| f.decoder == "CSP+LDA") {
+        assert_eq!((f.n_train_trials, f.n_valid_trials), (16, 0));
+    }
+}

@@ -16,7 +16,8 @@ mod commands;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Deep learning for neuroscience: read, convert and inspect EEG recordings; list EEG models.
+/// Deep learning for neuroscience: read, convert, preprocess and simulate EEG recordings; train,
+/// evaluate and apply EEG decoders (deep models and classical baselines); list the model zoo.
 ///
 /// Supported formats: EDF/EDF+ and BDF/BDF+ (.edf, .bdf), BrainVision (.vhdr),
 /// EEGLAB (.set), and BIDS EEG datasets (a folder with dataset_description.json).

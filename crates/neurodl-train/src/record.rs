@@ -155,6 +155,9 @@ pub fn write_data(dir: &Path, store: &WindowStore) -> Result<()> {
     )
 }
 
+/// Learning curves show one line per fold up to this many folds, else one per subject/session.
+const MAX_FOLD_CURVES: usize = 10;
+
 /// Mean ± sd of each metric for one decoder over its folds.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DecoderSummary {
@@ -488,21 +491,52 @@ fn write_plots_and_report(
         report.section("Learning curves");
         for s in trained {
             let folds: Vec<&FoldResult> = run.folds.iter().filter(|f| f.decoder == s.decoder).collect();
-            let curve =
-                |f: &FoldResult, label: &str, y: &dyn Fn(&crate::fit::EpochRecord) -> Option<f64>| Curve {
-                    label: format!("{} {label}", f.fold),
-                    x: f.history.iter().map(|r| r.epoch as f64).collect(),
-                    y: f.history.iter().map(|r| y(r).unwrap_or(f64::NAN)).collect(),
-                };
-            let mut loss_curves: Vec<Curve> = folds
+            // One line per fold while that stays readable; with more folds, one line per group
+            // (subject/session): the mean over its folds at each epoch.
+            let per_fold = folds.len() <= MAX_FOLD_CURVES;
+            let unit = if per_fold {
+                "fold"
+            } else {
+                "subject/session (mean over its folds)"
+            };
+            let curves = |label: &str, y: &dyn Fn(&crate::fit::EpochRecord) -> Option<f64>| -> Vec<Curve> {
+                let mut groups: Vec<(String, Vec<&FoldResult>)> = Vec::new();
+                for f in &folds {
+                    let key = if per_fold { f.fold.clone() } else { f.group.clone() };
+                    match groups.iter_mut().find(|(k, _)| *k == key) {
+                        Some((_, members)) => members.push(f),
+                        None => groups.push((key, vec![f])),
+                    }
+                }
+                groups
+                    .into_iter()
+                    .map(|(key, members)| {
+                        let n_epochs = members.iter().map(|f| f.history.len()).max().unwrap_or(0);
+                        let mean_at = |e: usize| {
+                            let vals: Vec<f64> = members
+                                .iter()
+                                .filter_map(|f| f.history.get(e).and_then(y))
+                                .collect();
+                            if vals.is_empty() {
+                                f64::NAN
+                            } else {
+                                vals.iter().sum::<f64>() / vals.len() as f64
+                            }
+                        };
+                        Curve {
+                            label: format!("{key} {label}"),
+                            x: (1..=n_epochs).map(|e| e as f64).collect(),
+                            y: (0..n_epochs).map(mean_at).collect(),
+                        }
+                    })
+                    .collect()
+            };
+            let has_valid = folds
                 .iter()
-                .map(|f| curve(f, "train", &|r| Some(r.train_loss)))
-                .collect();
-            if folds
-                .iter()
-                .any(|f| f.history.iter().any(|r| r.valid_loss.is_some()))
-            {
-                loss_curves.extend(folds.iter().map(|f| curve(f, "valid", &|r| r.valid_loss)));
+                .any(|f| f.history.iter().any(|r| r.valid_loss.is_some()));
+            let mut loss_curves = curves("train", &|r| Some(r.train_loss));
+            if has_valid {
+                loss_curves.extend(curves("valid", &|r| r.valid_loss));
             }
             let slug = s.decoder.to_ascii_lowercase();
             let png = line_plot_png(
@@ -514,22 +548,16 @@ fn write_plots_and_report(
             )?;
             write_png(&plots.join(format!("loss-{slug}.png")), &png)?;
             report.image_png(
-                &format!("{}: training (and validation) loss, one line per fold", s.decoder),
+                &format!(
+                    "{}: training (and validation) loss, one line per {unit}",
+                    s.decoder
+                ),
                 &png,
             );
-            let acc_curves: Vec<Curve> = if folds
-                .iter()
-                .any(|f| f.history.iter().any(|r| r.valid_accuracy.is_some()))
-            {
-                folds
-                    .iter()
-                    .map(|f| curve(f, "valid", &|r| r.valid_accuracy))
-                    .collect()
+            let acc_curves = if has_valid {
+                curves("valid", &|r| r.valid_accuracy)
             } else {
-                folds
-                    .iter()
-                    .map(|f| curve(f, "train", &|r| Some(r.train_accuracy)))
-                    .collect()
+                curves("train", &|r| Some(r.train_accuracy))
             };
             let png = line_plot_png(
                 &format!("{}: accuracy per epoch", s.decoder),
@@ -540,7 +568,7 @@ fn write_plots_and_report(
             )?;
             write_png(&plots.join(format!("accuracy-{slug}.png")), &png)?;
             report.image_png(
-                &format!("{}: accuracy per epoch, one line per fold", s.decoder),
+                &format!("{}: accuracy per epoch, one line per {unit}", s.decoder),
                 &png,
             );
         }

@@ -329,6 +329,14 @@ impl Experiment {
         toml::to_string(self).expect("an experiment serialises to TOML")
     }
 
+    /// The decoders' display names, in order (`ShallowFBCSPNet`, `CSP+LDA`...).
+    pub fn decoders_display_names(&self) -> Vec<String> {
+        self.resolved_decoders()
+            .iter()
+            .map(Decoder::display_name)
+            .collect()
+    }
+
     /// The decoders, resolved.
     pub fn resolved_decoders(&self) -> Vec<Decoder> {
         self.decoders

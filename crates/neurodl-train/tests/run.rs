@@ -274,3 +274,29 @@ fn early_stopping_and_cross_session_folds() {
         assert_eq!((f.n_train_trials, f.n_valid_trials), (16, 0));
     }
 }
+
+/// The committed example experiments stay valid, and point at the shared PhysioNet runs.
+#[test]
+fn example_experiments_parse_and_name_the_shared_runs() {
+    let root = neurodl_io::testdata::repo_root().join("examples/experiments");
+    for (file, runs) in [
+        ("eegmmidb_imagery_fists_feet.toml", ["S001R06.edf", "S001R10.edf"]),
+        ("eegmmidb_imagery_left_right.toml", ["S001R04.edf", "S001R08.edf"]),
+    ] {
+        let exp = Experiment::from_file(&root.join(file)).unwrap();
+        let names: Vec<String> = exp.decoders_display_names();
+        assert_eq!(names, ["ShallowFBCSPNet", "EEGNet", "CSP+LDA", "TS+LR"], "{file}");
+        let files: Vec<String> = exp
+            .dataset
+            .files
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(files, runs, "{file}");
+        if neurodl_io::testdata::shared_data_dir().is_some() {
+            for f in &exp.dataset.files {
+                assert!(f.is_file(), "{file}: {} not found", f.display());
+            }
+        }
+    }
+}

@@ -148,6 +148,19 @@ fn experiment_errors_name_file_line_and_key() {
     let o = neurodl(&["eeg", "evaluate", "x.edf", "--events", "T1"]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("DESC=LABEL"));
+    // Reversed band edges are a typo here, not a band-stop (as in `neurodl preprocess`).
+    let o = neurodl(&[
+        "eeg",
+        "evaluate",
+        "x.edf",
+        "--events",
+        "T1=a",
+        "--bandpass",
+        "38",
+        "4",
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("must be below HIGH"));
 }
 
 #[test]

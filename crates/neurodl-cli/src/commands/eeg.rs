@@ -7,12 +7,14 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use neurodl_eval::Protocol;
 use neurodl_io::ChannelType;
-use neurodl_signal::pipeline::{FilterMethod, Pipeline, Step};
+use neurodl_signal::pipeline::{Pipeline, Step};
 use neurodl_train::deploy::{predict_recording, read_card, train_decoder};
 use neurodl_train::experiment::{
     Baseline, DatasetSpec, DecoderSpec, EvaluationSpec, TrainingSpec, WindowSpec,
 };
 use neurodl_train::{Experiment, TrainError};
+
+use super::preprocess::{bandpass_step, pick_types_step, resample_step};
 
 /// The data, preprocessing, windows, decoders and training, as flags.
 #[derive(clap::Args, Clone)]
@@ -92,16 +94,7 @@ impl EegFlags {
                 ..DatasetSpec::default()
             }
         };
-        let mut steps = Vec::new();
-        let types: Vec<ChannelType> = self
-            .pick_types
-            .split(',')
-            .map(|t| {
-                ChannelType::parse(t.trim())
-                    .with_context(|| format!("--pick-types: unknown channel type `{t}`"))
-            })
-            .collect::<Result<_>>()?;
-        steps.push(Step::PickTypes { types });
+        let mut steps = vec![pick_types_step(&self.pick_types)?];
         if self.scale != 1.0 {
             steps.push(Step::Scale {
                 factor: self.scale,
@@ -109,17 +102,10 @@ impl EegFlags {
             });
         }
         if let [lo, hi] = self.bandpass[..] {
-            steps.push(filter_step(lo, hi)?);
+            steps.push(bandpass_step(lo, hi, None)?);
         }
         if let Some(sfreq) = self.resample {
-            steps.push(
-                Pipeline::from_toml_str(
-                    &format!("[[step]]\nop = \"resample\"\nsfreq = {sfreq:?}\n"),
-                    "--resample",
-                )?
-                .steps
-                .remove(0),
-            );
+            steps.push(resample_step(sfreq));
         }
         if self.standardize {
             steps.push(Step::ExponentialMovingStandardize {
@@ -183,13 +169,6 @@ impl EegFlags {
         // Round-trip through TOML so flag values get the same checks as an experiment file.
         Ok(Experiment::from_toml_str(&exp.to_toml_string(), "<flags>")?)
     }
-}
-
-fn filter_step(lo: f64, hi: f64) -> Result<Step> {
-    let text = format!("[[step]]\nop = \"filter\"\nl_freq = {lo:?}\nh_freq = {hi:?}\n");
-    let mut p = Pipeline::from_toml_str(&text, "--bandpass")?;
-    debug_assert!(matches!(&p.steps[0], Step::Filter { method, .. } if *method == FilterMethod::Fir));
-    Ok(p.steps.remove(0))
 }
 
 /// Arguments of `neurodl eeg evaluate`.

@@ -58,56 +58,20 @@ fn flag_steps(args: &PreprocessArgs, matches: &ArgMatches) -> Result<Vec<Step>> 
     let indices =
         |id: &str| -> Vec<usize> { matches.indices_of(id).map(|i| i.collect()).unwrap_or_default() };
     for (idx, types) in indices("pick_types").into_iter().zip(&args.pick_types) {
-        let kinds = types
-            .split(',')
-            .map(|t| {
-                ChannelType::parse(t).with_context(|| {
-                    format!("--pick-types: unknown channel type `{t}` (known: eeg, eog, emg, ecg, ecog, seeg, resp, stim, misc)")
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        steps.push((idx, Step::PickTypes { types: kinds }));
+        steps.push((idx, pick_types_step(types)?));
     }
     let band_idx = indices("bandpass");
     if args.iir.is_some() && args.bandpass.is_empty() {
         bail!("--iir ORDER applies to --bandpass, which is missing");
     }
     for (k, pair) in args.bandpass.chunks(2).enumerate() {
-        // In a pipeline file l_freq > h_freq means band-stop (as in MNE); a flag
-        // called --bandpass with reversed edges is far more likely a typo.
-        if pair[0] >= pair[1] {
-            bail!(
-                "--bandpass LOW HIGH: LOW ({}) must be below HIGH ({})",
-                pair[0],
-                pair[1]
-            );
-        }
-        let (method, order) = match args.iir {
-            Some(o) => (FilterMethod::Iir, Some(o)),
-            None => (FilterMethod::Fir, None),
-        };
-        let step = Step::Filter {
-            l_freq: Some(pair[0]),
-            h_freq: Some(pair[1]),
-            method,
-            order,
-            zero_phase: true,
-            l_trans_bandwidth: None,
-            h_trans_bandwidth: None,
-        };
-        steps.push((band_idx[2 * k], step));
+        steps.push((band_idx[2 * k], bandpass_step(pair[0], pair[1], args.iir)?));
     }
     for (idx, &freq) in indices("notch").into_iter().zip(&args.notch) {
         steps.push((idx, Step::Notch { freq }));
     }
     for (idx, &sfreq) in indices("resample").into_iter().zip(&args.resample) {
-        steps.push((
-            idx,
-            Step::Resample {
-                sfreq,
-                method: Default::default(),
-            },
-        ));
+        steps.push((idx, resample_step(sfreq)));
     }
     for (idx, r) in indices("reference").into_iter().zip(&args.reference) {
         let step = if r == "average" {
@@ -121,6 +85,50 @@ fn flag_steps(args: &PreprocessArgs, matches: &ArgMatches) -> Result<Vec<Step>> 
     }
     steps.sort_by_key(|(i, _)| *i);
     Ok(steps.into_iter().map(|(_, s)| s).collect())
+}
+
+/// `--pick-types eeg,eog` as a step.
+pub(crate) fn pick_types_step(types: &str) -> Result<Step> {
+    let kinds = types
+        .split(',')
+        .map(|t| {
+            ChannelType::parse(t.trim()).with_context(|| {
+                format!("--pick-types: unknown channel type `{t}` (known: eeg, eog, emg, ecg, ecog, seeg, resp, stim, misc)")
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Step::PickTypes { types: kinds })
+}
+
+/// `--bandpass LOW HIGH` as a step: MNE's default zero-phase FIR, or a Butterworth of order
+/// `iir` applied forward-backward.
+pub(crate) fn bandpass_step(low: f64, high: f64, iir: Option<usize>) -> Result<Step> {
+    // In a pipeline file l_freq > h_freq means band-stop (as in MNE); a flag
+    // called --bandpass with reversed edges is far more likely a typo.
+    if low >= high {
+        bail!("--bandpass LOW HIGH: LOW ({low}) must be below HIGH ({high})");
+    }
+    let (method, order) = match iir {
+        Some(o) => (FilterMethod::Iir, Some(o)),
+        None => (FilterMethod::Fir, None),
+    };
+    Ok(Step::Filter {
+        l_freq: Some(low),
+        h_freq: Some(high),
+        method,
+        order,
+        zero_phase: true,
+        l_trans_bandwidth: None,
+        h_trans_bandwidth: None,
+    })
+}
+
+/// `--resample HZ` as a step (MNE's FFT method).
+pub(crate) fn resample_step(sfreq: f64) -> Step {
+    Step::Resample {
+        sfreq,
+        method: Default::default(),
+    }
 }
 
 fn variant_for(path: &Path) -> Result<EdfVariant> {

@@ -370,7 +370,8 @@ fn to_samples(seconds: f64, sfreq: f64) -> i64 {
     (seconds * sfreq).round() as i64
 }
 
-fn window_params(spec: &WindowSpec, sfreq: f64) -> Result<EventWindowParams> {
+/// The windowing of `spec` in samples at `sfreq`.
+pub(crate) fn window_params(spec: &WindowSpec, sfreq: f64) -> Result<EventWindowParams> {
     let positive = |key: &str, s: f64| -> Result<usize> {
         let n = to_samples(s, sfreq);
         if n < 1 {

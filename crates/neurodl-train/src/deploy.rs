@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use neurodl_eval::aggregate_trials;
 use neurodl_io::open_recording;
 use neurodl_models::{AnyModel, Device, EegModel, SignalShape};
 use neurodl_signal::events::{
@@ -16,7 +17,7 @@ use neurodl_signal::events::{
 use neurodl_signal::pipeline::Pipeline;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{WindowStore, discover};
+use crate::data::{WindowStore, discover, window_params};
 use crate::error::{Result, TrainError};
 use crate::experiment::{Decoder, Experiment, WindowSpec};
 use crate::fit::{EpochRecord, FitInput, fit, predict_proba};
@@ -207,14 +208,10 @@ pub fn predict_recording(model_dir: &Path, path: &Path) -> Result<Vec<Prediction
         .all(|(d, _)| rec.info.annotations.iter().any(|a| &a.description == d));
     let windows: Vec<WindowRef> = if has_events {
         let events = events_from_annotations(&rec.info, &mapping).map_err(sig)?;
-        let sfreq = rec.info.sfreq;
-        let samples = |s: f64| (s * sfreq).round() as i64;
+        // The training windowing, with the window length the model was built for.
         let params = neurodl_signal::events::EventWindowParams {
-            trial_start_offset_samples: samples(card.windows.trial_start_offset_s),
-            trial_stop_offset_samples: samples(card.windows.trial_stop_offset_s),
             window_size_samples: Some(card.n_times),
-            window_stride_samples: card.windows.window_stride_s.map(|s| samples(s).max(1) as usize),
-            drop_last_window: card.windows.drop_last_window,
+            ..window_params(&card.windows, rec.info.sfreq)?
         };
         create_windows_from_events(&events, rec.data.ncols(), 0, &params).map_err(sig)?
     } else {
@@ -260,24 +257,16 @@ pub fn predict_recording(model_dir: &Path, path: &Path) -> Result<Vec<Prediction
     let sfreq = card.sfreq;
     let mut out: Vec<Prediction> = Vec::new();
     if has_events {
-        // Average the windows of each trial.
-        let mut by_trial: BTreeMap<u32, (u64, Vec<f64>, usize, u32)> = BTreeMap::new();
-        for (w, p) in windows.iter().zip(&proba) {
-            let e = by_trial
-                .entry(w.trial)
-                .or_insert((w.start, vec![0.0; p.len()], 0, w.label));
-            e.0 = e.0.min(w.start);
-            for (a, b) in e.1.iter_mut().zip(p) {
-                *a += b;
-            }
-            e.2 += 1;
-        }
-        for (trial, (start, sum, n, label)) in by_trial {
-            let proba: Vec<f64> = sum.iter().map(|v| v / n as f64).collect();
+        let trial_of_window: Vec<u32> = windows.iter().map(|w| w.trial).collect();
+        let classes: Vec<usize> = windows.iter().map(|w| w.label as usize).collect();
+        let (trials, trial_classes, trial_proba) = aggregate_trials(&trial_of_window, &classes, &proba)?;
+        for ((trial, class), proba) in trials.into_iter().zip(trial_classes).zip(trial_proba) {
+            // Windows come in time order, so a trial's first window starts it.
+            let start = windows.iter().find(|w| w.trial == trial).map_or(0, |w| w.start);
             out.push(Prediction {
                 index: trial as usize,
                 onset_s: start as f64 / sfreq,
-                true_label: card.labels.get(label as usize).cloned(),
+                true_label: card.labels.get(class).cloned(),
                 predicted: card.labels[argmax(&proba)].clone(),
                 proba,
             });

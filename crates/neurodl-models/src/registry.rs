@@ -121,21 +121,12 @@ impl AnyModel {
     /// Builds the model named `name` (braindecode's spelling, case-insensitive) with its default
     /// hyper-parameters.
     pub fn new(name: &str, signal: &SignalShape, device: &Device) -> Result<Self, ModelError> {
-        Ok(match name.to_ascii_lowercase().as_str() {
-            "shallowfbcspnet" => {
-                Self::ShallowFBCSPNet(ShallowFBCSPNetConfig::default().init(signal, device)?)
-            }
-            "deep4net" => Self::Deep4Net(Deep4NetConfig::default().init(signal, device)?),
-            "eegnet" | "eegnetv4" => Self::EEGNet(EEGNetConfig::default().init(signal, device)?),
-            "eegconformer" => Self::EEGConformer(EEGConformerConfig::default().init(signal, device)?),
-            "atcnet" => Self::ATCNet(ATCNetConfig::default().init(signal, device)?),
-            _ => {
-                return Err(ModelError::UnknownModel {
-                    name: name.to_string(),
-                    known: MODELS.iter().map(|m| m.name).collect::<Vec<_>>().join(", "),
-                });
-            }
-        })
+        Self::with_config(
+            name,
+            signal,
+            device,
+            &serde_json::Value::Object(Default::default()),
+        )
     }
 
     /// Builds the model named `name` with the hyper-parameters in `config` (a JSON object with
@@ -147,25 +138,18 @@ impl AnyModel {
         device: &Device,
         config: &serde_json::Value,
     ) -> Result<Self, ModelError> {
-        fn parse<T: serde::de::DeserializeOwned>(
-            model: &'static str,
-            config: &serde_json::Value,
-        ) -> Result<T, ModelError> {
-            serde_json::from_value(config.clone()).map_err(|e| ModelError::InvalidConfig {
-                model,
-                reason: e.to_string(),
-            })
-        }
         Ok(match canonical_name(name)? {
             "ShallowFBCSPNet" => Self::ShallowFBCSPNet(
-                parse::<ShallowFBCSPNetConfig>("ShallowFBCSPNet", config)?.init(signal, device)?,
+                parse_config::<ShallowFBCSPNetConfig>("ShallowFBCSPNet", config)?.init(signal, device)?,
             ),
-            "Deep4Net" => Self::Deep4Net(parse::<Deep4NetConfig>("Deep4Net", config)?.init(signal, device)?),
-            "EEGNet" => Self::EEGNet(parse::<EEGNetConfig>("EEGNet", config)?.init(signal, device)?),
-            "EEGConformer" => {
-                Self::EEGConformer(parse::<EEGConformerConfig>("EEGConformer", config)?.init(signal, device)?)
+            "Deep4Net" => {
+                Self::Deep4Net(parse_config::<Deep4NetConfig>("Deep4Net", config)?.init(signal, device)?)
             }
-            _ => Self::ATCNet(parse::<ATCNetConfig>("ATCNet", config)?.init(signal, device)?),
+            "EEGNet" => Self::EEGNet(parse_config::<EEGNetConfig>("EEGNet", config)?.init(signal, device)?),
+            "EEGConformer" => Self::EEGConformer(
+                parse_config::<EEGConformerConfig>("EEGConformer", config)?.init(signal, device)?,
+            ),
+            _ => Self::ATCNet(parse_config::<ATCNetConfig>("ATCNet", config)?.init(signal, device)?),
         })
     }
 
@@ -218,26 +202,26 @@ pub fn canonical_name(name: &str) -> Result<&'static str, ModelError> {
         })
 }
 
+/// A model's `Config` from a JSON object of braindecode-named hyper-parameters.
+fn parse_config<T: serde::de::DeserializeOwned>(
+    model: &'static str,
+    config: &serde_json::Value,
+) -> Result<T, ModelError> {
+    serde_json::from_value(config.clone()).map_err(|e| ModelError::InvalidConfig {
+        model,
+        reason: e.to_string(),
+    })
+}
+
 /// Checks that `config` is a valid hyper-parameter object for model `name` (the keys and types
 /// [`AnyModel::with_config`] accepts) without building the model.
 pub fn check_config(name: &str, config: &serde_json::Value) -> Result<(), ModelError> {
-    fn parse<T: serde::de::DeserializeOwned>(
-        model: &'static str,
-        config: &serde_json::Value,
-    ) -> Result<(), ModelError> {
-        serde_json::from_value::<T>(config.clone())
-            .map(|_| ())
-            .map_err(|e| ModelError::InvalidConfig {
-                model,
-                reason: e.to_string(),
-            })
-    }
     match canonical_name(name)? {
-        "ShallowFBCSPNet" => parse::<ShallowFBCSPNetConfig>("ShallowFBCSPNet", config),
-        "Deep4Net" => parse::<Deep4NetConfig>("Deep4Net", config),
-        "EEGNet" => parse::<EEGNetConfig>("EEGNet", config),
-        "EEGConformer" => parse::<EEGConformerConfig>("EEGConformer", config),
-        _ => parse::<ATCNetConfig>("ATCNet", config),
+        "ShallowFBCSPNet" => parse_config::<ShallowFBCSPNetConfig>("ShallowFBCSPNet", config).map(drop),
+        "Deep4Net" => parse_config::<Deep4NetConfig>("Deep4Net", config).map(drop),
+        "EEGNet" => parse_config::<EEGNetConfig>("EEGNet", config).map(drop),
+        "EEGConformer" => parse_config::<EEGConformerConfig>("EEGConformer", config).map(drop),
+        _ => parse_config::<ATCNetConfig>("ATCNet", config).map(drop),
     }
 }
 

@@ -186,7 +186,7 @@ impl WindowStore {
                 let mut rec = reader.read_all()?;
                 let signal_err = |e| TrainError::Signal {
                     path: source.path.clone(),
-                    source: e,
+                    error: e,
                 };
                 exp.preprocessing.apply(&mut rec).map_err(signal_err)?;
                 let events = events_from_annotations(&rec.info, &mapping).map_err(signal_err)?;
@@ -240,7 +240,7 @@ impl WindowStore {
                 create_windows_from_events(events, rec.data.ncols(), ri as u32, &params).map_err(|e| {
                     TrainError::Signal {
                         path: rec.source.path.clone(),
-                        source: e,
+                        error: e,
                     }
                 })?;
             let first_trial = trials.len();

@@ -168,12 +168,12 @@ pub fn predict_recording(model_dir: &Path, path: &Path) -> Result<Vec<Prediction
     )
     .map_err(|e| TrainError::Signal {
         path: model_dir.to_path_buf(),
-        source: e,
+        error: e,
     })?;
     let mut rec = open_recording(path)?.read_all()?;
     let sig = |e| TrainError::Signal {
         path: path.to_path_buf(),
-        source: e,
+        error: e,
     };
     pipeline.apply(&mut rec).map_err(sig)?;
     let names: Vec<String> = rec.info.channels.iter().map(|c| c.name.clone()).collect();

@@ -18,23 +18,25 @@ pub enum TrainError {
     #[error("dataset: {0}")]
     Dataset(String),
     /// A file could not be read or written.
-    #[error("{}: {source}", path.display())]
+    // The cause is part of the message rather than a `source`: callers printing the error
+    // chain (anyhow's `{:#}`) would otherwise say it twice.
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// The operating system's error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// Reading a recording failed.
     #[error(transparent)]
     Read(#[from] neurodl_io::Error),
     /// Preprocessing or windowing a recording failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Signal {
         /// The recording.
         path: PathBuf,
         /// What went wrong.
-        source: neurodl_signal::Error,
+        error: neurodl_signal::Error,
     },
     /// Building, running or saving a model failed.
     #[error(transparent)]
@@ -63,10 +65,10 @@ pub enum TrainError {
 
 impl TrainError {
     /// An I/O error on `path`.
-    pub fn io(path: &Path, source: std::io::Error) -> Self {
+    pub fn io(path: &Path, error: std::io::Error) -> Self {
         TrainError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         }
     }
 }

@@ -130,7 +130,7 @@ pub struct RunSummary {
 /// Runs an experiment and writes its run record into `opts.out_dir`.
 pub fn run_experiment(exp: &Experiment, opts: &RunOptions<'_>) -> Result<RunSummary> {
     let dir = &opts.out_dir;
-    prepare_run_dir(dir, opts.resume, exp)?;
+    check_run_dir(dir, opts.resume, exp)?;
     let sources = discover(&exp.dataset)?;
     let store = WindowStore::build(exp, sources)?;
     (opts.progress)(Progress::Loaded {
@@ -141,6 +141,13 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions<'_>) -> Result<RunSumm
     let folds = make_folds(&exp.evaluation.protocol, &store.trials, exp.seed)?;
     for fold in &folds {
         check_no_leakage(&exp.evaluation.protocol, &store.trials, fold)?;
+    }
+    // Only now that the data loads and the folds are sound does the run folder appear: a run
+    // refused for its data or protocol leaves nothing to clean up before the corrected retry.
+    if !opts.resume {
+        std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
+        record::write_text(&dir.join("config.toml"), &exp.to_toml_string())?;
+        record::write_environment(dir)?;
     }
     record::write_split(dir, &store, &folds)?;
     record::write_data(dir, &store)?;
@@ -226,7 +233,9 @@ pub fn file_safe(name: &str) -> String {
         .collect()
 }
 
-fn prepare_run_dir(dir: &Path, resume: bool, exp: &Experiment) -> Result<()> {
+/// Refuses, before any work, a run folder that cannot take this run: on resume one started with
+/// a different experiment, otherwise one that is not empty.
+fn check_run_dir(dir: &Path, resume: bool, exp: &Experiment) -> Result<()> {
     let config = dir.join("config.toml");
     if resume {
         let text = std::fs::read_to_string(&config).map_err(|e| TrainError::Checkpoint {
@@ -252,9 +261,6 @@ fn prepare_run_dir(dir: &Path, resume: bool, exp: &Experiment) -> Result<()> {
             dir.display()
         )));
     }
-    std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
-    record::write_text(&config, &exp.to_toml_string())?;
-    record::write_environment(dir)?;
     Ok(())
 }
 

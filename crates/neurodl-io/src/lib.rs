@@ -31,6 +31,7 @@ mod mat5;
 mod open;
 pub mod recording;
 pub mod testdata;
+pub mod volume;
 
 pub use atomic::AtomicFile;
 pub use error::{Error, Result};
@@ -38,3 +39,4 @@ pub use open::{detect_format, open_recording};
 pub use recording::{
     Annotation, ChannelInfo, ChannelType, Format, Recording, RecordingInfo, RecordingReader, SubjectInfo,
 };
+pub use volume::{Affine, IntensityScaling, Volume, VolumeMeta, VoxelData, VoxelType};

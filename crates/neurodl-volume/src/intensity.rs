@@ -254,7 +254,8 @@ pub fn bias_field_terms(order: usize) -> usize {
 
 /// TorchIO's `BiasField(coefficients, order)`: multiplies by `exp(Σ c · xᵃ yᵇ zᶜ)` over
 /// monomials of total degree ≤ `order` (TorchIO's term order: x degree outermost), on
-/// TorchIO's coordinates (`arange(-n/2, n/2)` divided by its maximum, per axis).
+/// TorchIO's coordinates (`arange(-n/2, n/2) + 0.5` divided by its maximum, per axis);
+/// the field is rounded to `f32` before the product, as TorchIO does.
 pub fn bias_field(mut channel: ArrayViewMut3<f32>, coefficients: &[f64], order: usize) -> Result<()> {
     if coefficients.len() != bias_field_terms(order) {
         return Err(param(
@@ -268,9 +269,9 @@ pub fn bias_field(mut channel: ArrayViewMut3<f32>, coefficients: &[f64], order: 
         .iter()
         .map(|n| {
             let h = *n as f64 / 2.0;
-            let c: Vec<f64> = (0..*n).map(|i| -h + i as f64).collect();
+            let c: Vec<f64> = (0..*n).map(|i| -h + i as f64 + 0.5).collect();
             let m = c.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            c.iter().map(|v| v / m).collect()
+            if m > 0.0 { c.iter().map(|v| v / m).collect() } else { c }
         })
         .collect();
     let mut terms = Vec::new();
@@ -287,7 +288,7 @@ pub fn bias_field(mut channel: ArrayViewMut3<f32>, coefficients: &[f64], order: 
         for (coef, (a, b, c)) in coefficients.iter().zip(&terms) {
             f += coef * cx.powi(*a) * cy.powi(*b) * cz.powi(*c);
         }
-        *v = (*v as f64 * f.exp()) as f32;
+        *v *= f.exp() as f32;
     });
     Ok(())
 }

@@ -73,12 +73,26 @@ fn mirror(i: isize, n: usize) -> usize {
     (if r >= n as isize { period - r } else { r }) as usize
 }
 
+/// Coordinates within this many voxels of a voxel centre, a half-way point or the grid's
+/// edge count as on it. Composed affines (`A_in⁻¹ · A_out`) put exact ties such as 5.5 at
+/// 5.4999999999999 or −1e-15; without the slack, nearest labels would round the other way
+/// than SimpleITK/SciPy (which compute the same point as exactly 5.5) and an edge voxel
+/// would turn into the constant.
+pub const COORDINATE_SLACK: f64 = 1e-9;
+
+#[inline]
+fn round_half_up(q: f64) -> isize {
+    (q + 0.5 + COORDINATE_SLACK).floor() as isize
+}
+
 /// Applies the boundary rule to one coordinate: `None` means "use the constant".
 #[inline]
 fn bounded(q: f64, n: usize, boundary: Boundary) -> Option<f64> {
     let last = (n - 1) as f64;
     match boundary {
-        Boundary::Constant(_) => (q >= 0.0 && q <= last).then_some(q),
+        Boundary::Constant(_) => {
+            (q >= -COORDINATE_SLACK && q <= last + COORDINATE_SLACK).then_some(q.clamp(0.0, last))
+        }
         Boundary::Mirror => Some(q),
         Boundary::Nearest => Some(q.clamp(0.0, last)),
         Boundary::HalfVoxel(_) => (q >= -0.5 && q < last + 0.5).then_some(q.clamp(0.0, last)),
@@ -174,7 +188,7 @@ impl Prepared {
             Interpolation::Nearest => {
                 let mut off = 0;
                 for a in 0..3 {
-                    off += mirror((b[a] + 0.5).floor() as isize, d[a]) * s[a];
+                    off += mirror(round_half_up(b[a]), d[a]) * s[a];
                 }
                 self.data[off]
             }
@@ -246,7 +260,7 @@ impl Prepared {
         let mut off = 0;
         for a in 0..3 {
             let b = bounded(q[a], dims[a], boundary)?;
-            off += mirror((b + 0.5).floor() as isize, dims[a]) * s[a];
+            off += mirror(round_half_up(b), dims[a]) * s[a];
         }
         Some(off)
     }
@@ -254,8 +268,10 @@ impl Prepared {
 
 /// A cubic B-spline displacement field on a coarse grid of control points spanning the
 /// output grid, as TorchIO's `ElasticDeformation` (SimpleITK `BSplineTransform` made by
-/// `BSplineTransformInitializer` with mesh size = control points − 3): the grid covers
-/// `[-0.5, n - 0.5]` voxels along each axis with one extra control point outside each end.
+/// `BSplineTransformInitializer` with mesh size = control points − 3). That initializer's
+/// domain runs from 0.625 voxels before the first voxel centre to 0.625 after the last
+/// (`n + 0.25` voxels long), split into `control points − 3` cells, with one extra control
+/// point outside each end.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ControlGrid {
     /// Displacements at the control points in world millimetres (RAS),
@@ -266,10 +282,10 @@ pub struct ControlGrid {
 /// Per output index along one axis: the first control point and the 4 cubic weights.
 fn axis_weights(n_vox: usize, n_ctrl: usize) -> Vec<(usize, [f32; 4])> {
     let cells = (n_ctrl - 3) as f64;
-    let h = n_vox as f64 / cells;
+    let h = (n_vox as f64 + 0.25) / cells;
     (0..n_vox)
         .map(|p| {
-            let u = (p as f64 + 0.5) / h;
+            let u = (p as f64 + 0.625) / h;
             let cell = (u.floor() as usize).min(n_ctrl - 4);
             let t = (u - cell as f64) as f32;
             let t2 = t * t;

@@ -18,7 +18,10 @@
 //! ```
 //!
 //! Supported: EDF/EDF+ and BDF/BDF+ ([`edf`], read and write), BrainVision
-//! ([`brainvision`]), EEGLAB `.set` ([`eeglab`]) and BIDS EEG datasets ([`bids`]; written by [`bids_write`]).
+//! ([`brainvision`]), EEGLAB `.set` ([`eeglab`]) and BIDS EEG datasets ([`bids`]; written by [`bids_write`]);
+//! volumes: NIfTI-1/NIfTI-2 `.nii`/`.nii.gz` ([`nifti`]) and NRRD `.nrrd`/`.nhdr` ([`nrrd`]),
+//! read and write, via [`open_volume`]/[`write_volume`], and nnU-Net/MSD or paired-folder
+//! segmentation datasets ([`volume_dataset`]).
 
 pub mod atomic;
 pub mod bids;
@@ -28,10 +31,14 @@ pub mod edf;
 pub mod eeglab;
 pub mod error;
 mod mat5;
+pub mod nifti;
+pub mod nrrd;
 mod open;
 pub mod recording;
 pub mod testdata;
 pub mod volume;
+pub mod volume_dataset;
+mod volume_open;
 
 pub use atomic::AtomicFile;
 pub use error::{Error, Result};
@@ -40,3 +47,5 @@ pub use recording::{
     Annotation, ChannelInfo, ChannelType, Format, Recording, RecordingInfo, RecordingReader, SubjectInfo,
 };
 pub use volume::{Affine, IntensityScaling, Volume, VolumeMeta, VoxelData, VoxelType};
+pub use volume_dataset::{CaseFiles, VolumeDataset};
+pub use volume_open::{open_volume, write_volume};

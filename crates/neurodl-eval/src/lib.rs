@@ -53,12 +53,18 @@
 pub mod error;
 pub mod metrics;
 pub mod rng;
+pub mod segmentation;
 pub mod split;
 
 pub use error::EvalError;
 pub use metrics::{
     ClassScores, ConfusionMatrix, MeanSd, PROBA_TOLERANCE, Scores, aggregate_trials, mean_sd, roc_auc_binary,
     score,
+};
+pub use segmentation::{
+    CaseResult, CaseStatus, EmptyDistance, LabelMetrics, MetricSummary, SegMetric, SegmentationConfig,
+    SegmentationEvaluation, SurfaceDistances, VoxelCounts, border_voxels, distance_transform_edt,
+    evaluate_case, surface_distances,
 };
 pub use split::{
     Fold, Protocol, TrialMeta, check_no_leakage, make_folds, split_validation, stratified_kfold,

@@ -38,6 +38,7 @@ mod error;
 mod layers;
 mod models;
 mod registry;
+pub mod segmentation;
 mod signal;
 mod weights;
 
@@ -52,6 +53,10 @@ pub use models::eegnet::{EEGNet, EEGNetConfig};
 pub use models::shallow::{ShallowFBCSPNet, ShallowFBCSPNetConfig};
 pub use models::{FinalConvLength, PoolMode};
 pub use registry::{AnyModel, ModelInfo, REFERENCE_SHAPE, canonical_name, check_config, models, param_count};
+pub use segmentation::{
+    DeepSupervisionLoss, DiceCeLoss, DiceCeLossConfig, Importance, PlainConvUNet, PlainConvUNetConfig,
+    SegmentationError, SlidingWindowConfig, sliding_window_inference,
+};
 pub use signal::SignalShape;
 
 use std::path::Path;

@@ -15,15 +15,14 @@
 //! [`crate::deploy`] hold it from seeding and building the model to the end of training, and
 //! code calling [`fit`] directly should too.
 
-use std::path::{Path, PathBuf};
-
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use neurodl_models::{EegModel, burn};
 use serde::{Deserialize, Serialize};
 
+pub use crate::checkpoint::CheckpointPlan;
+use crate::checkpoint::{self, newest_checkpoint, param_ids, set_param_ids, write_synced};
 use crate::data::WindowStore;
 use crate::error::{Result, TrainError};
 use crate::experiment::{Schedule, TrainingSpec};
@@ -53,15 +52,6 @@ pub struct EpochRecord {
     pub valid_loss: Option<f64>,
     /// Validation accuracy (windows), when there is a validation split.
     pub valid_accuracy: Option<f64>,
-}
-
-/// Checkpointing of one training (one decoder on one fold).
-#[derive(Debug, Clone)]
-pub struct CheckpointPlan {
-    /// Folder holding `epoch-NNNN/` checkpoints.
-    pub dir: PathBuf,
-    /// Resume from the newest complete checkpoint in `dir`, if any.
-    pub resume: bool,
 }
 
 /// Everything a training needs besides the model.
@@ -264,7 +254,7 @@ pub fn fit<M: EegModel>(mut model: M, device: &Device, input: FitInput<'_>) -> R
             state.best_epoch = state.epochs_done;
         }
         if let Some(plan) = &input.checkpoint {
-            write_checkpoint(
+            write_fit_checkpoint(
                 plan,
                 &state,
                 &model,
@@ -402,122 +392,37 @@ pub fn inverse_frequency_weights(classes: &[usize], n_classes: usize) -> Vec<f64
         .collect()
 }
 
-struct IdCollector(Vec<u64>);
-
-impl ModuleVisitor for IdCollector {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        self.0.push(param.id.val());
-    }
-}
-
-fn param_ids<M: Module>(model: &M) -> Vec<u64> {
-    let mut c = IdCollector(Vec::new());
-    model.visit(&mut c);
-    c.0
-}
-
-struct IdSetter<'a> {
-    ids: &'a [u64],
-    next: usize,
-}
-
-impl ModuleMapper for IdSetter<'_> {
-    fn map_float<const D: usize>(&mut self, mut param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        if let Some(&id) = self.ids.get(self.next) {
-            param.id = ParamId::from(id);
-        }
-        self.next += 1;
-        param
-    }
-}
-
-fn set_param_ids<M: Module>(model: M, ids: &[u64]) -> M {
-    model.map(&mut IdSetter { ids, next: 0 })
-}
-
-fn checkpoint_name(epochs_done: usize) -> String {
-    format!("epoch-{epochs_done:04}")
-}
-
-fn newest_checkpoint(dir: &Path) -> Result<Option<PathBuf>> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(None);
-    };
-    let mut best: Option<(usize, PathBuf)> = None;
-    for entry in entries {
-        let entry = entry.map_err(|e| TrainError::io(dir, e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        // Only renamed (complete) folders count; `*.partial` ones are leftovers of a kill.
-        if let Some(n) = name.strip_prefix("epoch-").and_then(|n| n.parse::<usize>().ok())
-            && best.as_ref().is_none_or(|(b, _)| n > *b)
-        {
-            best = Some((n, entry.path()));
-        }
-    }
-    Ok(best.map(|(_, p)| p))
-}
-
-/// Writes `epoch-NNNN/` as a whole: into a `.partial` folder, synced, then renamed, so a kill
-/// at any moment leaves either the previous checkpoint or the new one. Older checkpoints are
-/// removed afterwards.
-fn write_checkpoint<M: EegModel>(
+/// Writes `epoch-NNNN/` (see [`crate::checkpoint`]): weights, the best weights so far under
+/// early stopping (copied from the previous checkpoint when this epoch did not improve), the
+/// optimiser state and the loop state.
+fn write_fit_checkpoint<M: EegModel>(
     plan: &CheckpointPlan,
     state: &CheckpointState,
     model: &M,
     optim: &burn::optim::ModuleOptimizer,
     new_best: Option<&M>,
 ) -> Result<()> {
-    std::fs::create_dir_all(&plan.dir).map_err(|e| TrainError::io(&plan.dir, e))?;
-    let name = checkpoint_name(state.epochs_done);
-    let partial = plan.dir.join(format!("{name}.partial"));
-    let target = plan.dir.join(&name);
-    if partial.exists() {
-        std::fs::remove_dir_all(&partial).map_err(|e| TrainError::io(&partial, e))?;
-    }
-    std::fs::create_dir_all(&partial).map_err(|e| TrainError::io(&partial, e))?;
-    model.save_safetensors(partial.join("model.safetensors"))?;
-    let previous = newest_checkpoint(&plan.dir)?;
-    match new_best {
-        Some(best) => best.save_safetensors(partial.join("best.safetensors"))?,
-        None => {
-            if let Some(prev) = &previous {
-                let src = prev.join("best.safetensors");
-                if src.exists() {
-                    std::fs::copy(&src, partial.join("best.safetensors"))
-                        .map_err(|e| TrainError::io(&src, e))?;
+    checkpoint::write_checkpoint(plan, state.epochs_done, |partial, previous| {
+        model.save_safetensors(partial.join("model.safetensors"))?;
+        match new_best {
+            Some(best) => best.save_safetensors(partial.join("best.safetensors"))?,
+            None => {
+                if let Some(prev) = previous {
+                    let src = prev.join("best.safetensors");
+                    if src.exists() {
+                        std::fs::copy(&src, partial.join("best.safetensors"))
+                            .map_err(|e| TrainError::io(&src, e))?;
+                    }
                 }
             }
         }
-    }
-    let bytes = optim
-        .into_bytes()
-        .map_err(|e| TrainError::Training(format!("serialising the optimiser state: {e:?}")))?;
-    write_synced(&partial.join("optimizer.bpk"), &bytes)?;
-    let json = serde_json::to_vec_pretty(state).expect("checkpoint state serialises");
-    write_synced(&partial.join("state.json"), &json)?;
-    for f in ["model.safetensors", "best.safetensors"] {
-        let p = partial.join(f);
-        if p.exists() {
-            std::fs::File::open(&p)
-                .and_then(|f| f.sync_all())
-                .map_err(|e| TrainError::io(&p, e))?;
-        }
-    }
-    std::fs::rename(&partial, &target).map_err(|e| TrainError::io(&target, e))?;
-    if let Some(prev) = previous
-        && prev != target
-    {
-        std::fs::remove_dir_all(&prev).map_err(|e| TrainError::io(&prev, e))?;
-    }
-    Ok(())
-}
-
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let mut f = std::fs::File::create(path).map_err(|e| TrainError::io(path, e))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .map_err(|e| TrainError::io(path, e))
+        let bytes = optim
+            .into_bytes()
+            .map_err(|e| TrainError::Training(format!("serialising the optimiser state: {e:?}")))?;
+        write_synced(&partial.join("optimizer.bpk"), &bytes)?;
+        let json = serde_json::to_vec_pretty(state).expect("checkpoint state serialises");
+        write_synced(&partial.join("state.json"), &json)
+    })
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@
 
 #![warn(missing_docs)]
 
+pub mod checkpoint;
 pub mod data;
 pub mod deploy;
 pub mod error;
@@ -36,6 +37,7 @@ pub mod fit;
 pub mod record;
 pub mod rng;
 pub mod run;
+pub mod seg;
 
 pub use error::{Result, TrainError};
 pub use experiment::{Baseline, Decoder, Experiment};

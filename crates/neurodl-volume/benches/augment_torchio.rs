@@ -55,8 +55,14 @@ fn read_nifti_gz(path: &Path) -> Result<(Array3<f32>, Affine), String> {
     let raw = &bytes[offset..];
     let values: Vec<f32> = match i16_at(70) {
         2 => raw[..n].iter().map(|v| *v as f32).collect(),
-        4 => raw[..2 * n].chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]]) as f32).collect(),
-        16 => raw[..4 * n].chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect(),
+        4 => raw[..2 * n]
+            .chunks_exact(2)
+            .map(|b| i16::from_le_bytes([b[0], b[1]]) as f32)
+            .collect(),
+        16 => raw[..4 * n]
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect(),
         other => return Err(format!("datatype {other} not handled by the benchmark's reader")),
     };
     // NIfTI stores x fastest (Fortran order).
@@ -89,15 +95,22 @@ fn main() {
     };
     let label = image.mapv(|v| u16::from(v > 0.0));
     let shape = image.dim();
-    let subject = Subject::new("bet", image.insert_axis(ndarray::Axis(0)), Some(label), affine).expect("valid case");
-    let augment: Pipeline = toml::from_str("[[transform]]\nop = \"random_affine_elastic\"\n").expect("pipeline");
-    assert!(matches!(augment.transforms[0], Transform::RandomAffineElastic { .. }));
+    let subject =
+        Subject::new("bet", image.insert_axis(ndarray::Axis(0)), Some(label), affine).expect("valid case");
+    let augment: Pipeline =
+        toml::from_str("[[transform]]\nop = \"random_affine_elastic\"\n").expect("pipeline");
+    assert!(matches!(
+        augment.transforms[0],
+        Transform::RandomAffineElastic { .. }
+    ));
     let threads = rayon::current_num_threads();
     let mut out = augment.apply(&subject, &mut SeededRng::new(0)).expect("warm-up");
     let mut times = Vec::with_capacity(runs);
     for run in 0..runs {
         let t = Instant::now();
-        out = augment.apply(&subject, &mut SeededRng::new(run as u64 + 1)).expect("augment");
+        out = augment
+            .apply(&subject, &mut SeededRng::new(run as u64 + 1))
+            .expect("augment");
         times.push(t.elapsed().as_secs_f64());
     }
     let _: &Array4<f32> = out.image();

@@ -13,8 +13,8 @@ use ndarray::{Array4, Axis};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, VolumeError, param};
-use crate::interp::{Boundary, ControlGrid, Interpolation, Warp, warp_joint};
 use crate::intensity;
+use crate::interp::{Boundary, ControlGrid, Interpolation, Warp, warp_joint};
 use crate::rng::SeededRng;
 use crate::spatial::flip;
 use crate::subject::{Geometry, Subject};
@@ -93,9 +93,12 @@ impl AffineParams {
     }
 }
 
+/// Output voxel → input voxel (3 × 4) and world displacement → input voxel (3 × 3).
+type VoxelMaps = ([[f64; 4]; 3], [[f64; 3]; 3]);
+
 /// The affine matrix of a warp from output grid to input grid through world map `g`
 /// (`A_in⁻¹ · g · A_out`), and the linear part `A_in⁻¹ · g` for world displacements.
-fn voxel_maps(input: &Geometry, output: &Geometry, g: &[[f64; 4]; 4]) -> Result<([[f64; 4]; 3], [[f64; 3]; 3])> {
+fn voxel_maps(input: &Geometry, output: &Geometry, g: &[[f64; 4]; 4]) -> Result<VoxelMaps> {
     let inv = input
         .affine
         .inverse()
@@ -171,7 +174,11 @@ fn check_prob(name: &'static str, p: f64) -> Result<()> {
 
 fn check_range(name: &'static str, r: [f64; 2], min: f64) -> Result<()> {
     if !(r[0].is_finite() && r[1].is_finite() && r[0] <= r[1] && r[0] >= min) {
-        return Err(param(name, r, "need finite [low, high] with low ≤ high, above the minimum"));
+        return Err(param(
+            name,
+            r,
+            "need finite [low, high] with low ≤ high, above the minimum",
+        ));
     }
     Ok(())
 }
@@ -377,7 +384,11 @@ pub fn random_control_grid(
     locked: usize,
 ) -> Result<ControlGrid> {
     if num_control_points.iter().any(|n| *n < 4) {
-        return Err(param("num_control_points", num_control_points, "every count must be ≥ 4"));
+        return Err(param(
+            "num_control_points",
+            num_control_points,
+            "every count must be ≥ 4",
+        ));
     }
     if locked > 2 || (locked == 2 && num_control_points.contains(&4)) {
         return Err(param(
@@ -387,7 +398,11 @@ pub fn random_control_grid(
         ));
     }
     if max_displacement.iter().any(|m| !(m.is_finite() && *m >= 0.0)) {
-        return Err(param("max_displacement", max_displacement, "must be finite and ≥ 0 mm"));
+        return Err(param(
+            "max_displacement",
+            max_displacement,
+            "must be finite and ≥ 0 mm",
+        ));
     }
     let [n0, n1, n2] = num_control_points;
     let mut d = Array4::<f32>::zeros((n0, n1, n2, 3));
@@ -426,15 +441,28 @@ impl Transform {
                 check_prob("random_affine_elastic.p_elastic", *p_elastic)?;
                 check_range("random_affine_elastic.scales", *scales, f64::MIN_POSITIVE)?;
                 if degrees.iter().chain(translation).any(|v| !v.is_finite()) {
-                    return Err(param("random_affine_elastic.degrees/translation", (degrees, translation), "must be finite"));
+                    return Err(param(
+                        "random_affine_elastic.degrees/translation",
+                        (degrees, translation),
+                        "must be finite",
+                    ));
                 }
-                random_control_grid(&mut SeededRng::new(0), *num_control_points, *max_displacement, *locked_borders)?;
+                random_control_grid(
+                    &mut SeededRng::new(0),
+                    *num_control_points,
+                    *max_displacement,
+                    *locked_borders,
+                )?;
             }
             Transform::GaussianNoise { p, std } => {
                 check_prob("gaussian_noise.p", *p)?;
                 check_range("gaussian_noise.std", *std, 0.0)?;
             }
-            Transform::GaussianBlur { p, sigma, p_per_channel } => {
+            Transform::GaussianBlur {
+                p,
+                sigma,
+                p_per_channel,
+            } => {
                 check_prob("gaussian_blur.p", *p)?;
                 check_prob("gaussian_blur.p_per_channel", *p_per_channel)?;
                 check_range("gaussian_blur.sigma", *sigma, 0.0)?;
@@ -451,7 +479,11 @@ impl Transform {
                 check_prob("contrast.p", *p)?;
                 check_range("contrast.factor", *factor, f64::NEG_INFINITY)?;
             }
-            Transform::LowResolution { p, zoom, p_per_channel } => {
+            Transform::LowResolution {
+                p,
+                zoom,
+                p_per_channel,
+            } => {
                 check_prob("low_resolution.p", *p)?;
                 check_prob("low_resolution.p_per_channel", *p_per_channel)?;
                 check_range("low_resolution.zoom", *zoom, f64::MIN_POSITIVE)?;
@@ -459,10 +491,18 @@ impl Transform {
                     return Err(param("low_resolution.zoom", zoom, "factors must be ≤ 1"));
                 }
             }
-            Transform::BiasField { p, coefficients, order } => {
+            Transform::BiasField {
+                p,
+                coefficients,
+                order,
+            } => {
                 check_prob("bias_field.p", *p)?;
                 if !(coefficients.is_finite() && *coefficients >= 0.0) || *order > 10 {
-                    return Err(param("bias_field.coefficients/order", (coefficients, order), "need finite ≥ 0 and order ≤ 10"));
+                    return Err(param(
+                        "bias_field.coefficients/order",
+                        (coefficients, order),
+                        "need finite ≥ 0 and order ≤ 10",
+                    ));
                 }
             }
         }
@@ -541,7 +581,14 @@ impl Transform {
                 None => Ok(subject.clone()),
                 Some(d) => {
                     let (order, boundary) = self.warp_settings(subject);
-                    spatial_transform(subject, &subject.geometry(), d.affine.as_ref(), d.elastic.as_ref(), order, boundary)
+                    spatial_transform(
+                        subject,
+                        &subject.geometry(),
+                        d.affine.as_ref(),
+                        d.elastic.as_ref(),
+                        order,
+                        boundary,
+                    )
                 }
             };
         }
@@ -555,7 +602,11 @@ impl Transform {
     pub fn apply_in_place(&self, subject: &mut Subject, rng: &mut SeededRng) -> Result<()> {
         match self {
             Transform::RandomAffineElastic { .. } => {
-                return Err(param("op", "random_affine_elastic", "a resampling transform cannot run in place"));
+                return Err(param(
+                    "op",
+                    "random_affine_elastic",
+                    "a resampling transform cannot run in place",
+                ));
             }
             Transform::Flip { axes, p } => {
                 let mut f = [false; 3];
@@ -580,7 +631,11 @@ impl Transform {
                     }
                 }
             }
-            Transform::GaussianBlur { p, sigma, p_per_channel } => {
+            Transform::GaussianBlur {
+                p,
+                sigma,
+                p_per_channel,
+            } => {
                 let apply = rng.bernoulli(*p);
                 let mut img = subject.image_mut();
                 for ch in img.axis_iter_mut(Axis(0)) {
@@ -621,7 +676,11 @@ impl Transform {
                     }
                 }
             }
-            Transform::Contrast { p, factor, preserve_range } => {
+            Transform::Contrast {
+                p,
+                factor,
+                preserve_range,
+            } => {
                 let apply = rng.bernoulli(*p);
                 let mut img = subject.image_mut();
                 for ch in img.axis_iter_mut(Axis(0)) {
@@ -631,7 +690,11 @@ impl Transform {
                     }
                 }
             }
-            Transform::LowResolution { p, zoom, p_per_channel } => {
+            Transform::LowResolution {
+                p,
+                zoom,
+                p_per_channel,
+            } => {
                 let apply = rng.bernoulli(*p);
                 let mut img = subject.image_mut();
                 for mut ch in img.axis_iter_mut(Axis(0)) {
@@ -648,7 +711,11 @@ impl Transform {
                     }
                 }
             }
-            Transform::BiasField { p, coefficients, order } => {
+            Transform::BiasField {
+                p,
+                coefficients,
+                order,
+            } => {
                 let apply = rng.bernoulli(*p);
                 let coefs: Vec<f64> = (0..intensity::bias_field_terms(*order))
                     .map(|_| rng.uniform(-coefficients, *coefficients))
@@ -698,7 +765,10 @@ impl Pipeline {
                     image_interpolation: Interpolation::Cubic,
                     pad_value: PadValue::Value(0.0),
                 },
-                Transform::GaussianNoise { p: 0.1, std: default_noise() },
+                Transform::GaussianNoise {
+                    p: 0.1,
+                    std: default_noise(),
+                },
                 Transform::GaussianBlur {
                     p: 0.2,
                     sigma: default_blur(),
@@ -730,7 +800,10 @@ impl Pipeline {
                     invert_image: false,
                     retain_stats: true,
                 },
-                Transform::Flip { axes: all_axes(), p: 0.5 },
+                Transform::Flip {
+                    axes: all_axes(),
+                    p: 0.5,
+                },
             ],
         }
     }
@@ -783,13 +856,15 @@ impl Pipeline {
                         let (order, boundary) = t.warp_settings(case);
                         spatial_transform(case, &out, d.affine.as_ref(), d.elastic.as_ref(), order, boundary)?
                     }
-                    None => crate::spatial::pad_or_crop(
-                        case,
-                        size,
-                        crate::spatial::Anchor::Offset(start.map(|v| -v)),
-                        crate::spatial::PadMode::Constant(0.0),
-                    )?
-                    .0,
+                    None => {
+                        crate::spatial::pad_or_crop(
+                            case,
+                            size,
+                            crate::spatial::Anchor::Offset(start.map(|v| -v)),
+                            crate::spatial::PadMode::Constant(0.0),
+                        )?
+                        .0
+                    }
                 };
                 (s, &self.transforms[1..])
             }

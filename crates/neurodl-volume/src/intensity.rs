@@ -76,7 +76,11 @@ pub fn zscore(mut image: ndarray::ArrayViewMut4<f32>, region: ZScoreRegion) -> R
 fn visit(ch: &ArrayView3<f32>, mask: Option<&Array3<bool>>, mut f: impl FnMut(f32)) {
     match mask {
         None => ch.iter().for_each(|v| f(*v)),
-        Some(m) => ch.iter().zip(m.iter()).filter(|(_, m)| **m).for_each(|(v, _)| f(*v)),
+        Some(m) => ch
+            .iter()
+            .zip(m.iter())
+            .filter(|(_, m)| **m)
+            .for_each(|(v, _)| f(*v)),
     }
 }
 
@@ -89,9 +93,9 @@ fn percentile_sorted(sorted: &[f64], q: f64) -> f64 {
     sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
 }
 
-/// The dataset statistics nnU-Net's `CTNormalization` uses, from foreground voxels (label
-/// > 0) pooled over the training cases: mean, standard deviation, 0.5th and 99.5th
-/// percentiles.
+/// The dataset statistics nnU-Net's `CTNormalization` uses, from foreground voxels
+/// (`label > 0`) pooled over the training cases: mean, standard deviation, 0.5th and
+/// 99.5th percentiles.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct CtStats {
     /// Mean of foreground intensities.
@@ -220,7 +224,8 @@ pub fn gamma(mut channel: ArrayViewMut3<f32>, gamma: f64, invert: bool, retain_s
         .collect();
     if retain_stats {
         let (m2, s2) = stats(&out);
-        out.iter_mut().for_each(|v| *v = (*v - m2) / (s2 + 1e-8) * sd + mean);
+        out.iter_mut()
+            .for_each(|v| *v = (*v - m2) / (s2 + 1e-8) * sd + mean);
     }
     for (o, v) in channel.iter_mut().zip(out) {
         *o = (sign * v) as f32;
@@ -271,7 +276,11 @@ pub fn bias_field(mut channel: ArrayViewMut3<f32>, coefficients: &[f64], order: 
             let h = *n as f64 / 2.0;
             let c: Vec<f64> = (0..*n).map(|i| -h + i as f64 + 0.5).collect();
             let m = c.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            if m > 0.0 { c.iter().map(|v| v / m).collect() } else { c }
+            if m > 0.0 {
+                c.iter().map(|v| v / m).collect()
+            } else {
+                c
+            }
         })
         .collect();
     let mut terms = Vec::new();
@@ -319,6 +328,18 @@ pub fn simulate_low_resolution(
     }
     let shape = [channel.shape()[0], channel.shape()[1], channel.shape()[2]];
     let small = [0, 1, 2].map(|a| ((shape[a] as f64 * zoom[a]).round() as usize).max(1));
-    let low = affine_transform(channel, resize_matrix(shape, small), small, down, Boundary::Nearest)?;
-    affine_transform(low.view(), resize_matrix(small, shape), shape, up, Boundary::Nearest)
+    let low = affine_transform(
+        channel,
+        resize_matrix(shape, small),
+        small,
+        down,
+        Boundary::Nearest,
+    )?;
+    affine_transform(
+        low.view(),
+        resize_matrix(small, shape),
+        shape,
+        up,
+        Boundary::Nearest,
+    )
 }

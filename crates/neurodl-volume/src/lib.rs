@@ -16,6 +16,8 @@
 //! Layout: arrays are `channels × X × Y × Z` / `X × Y × Z`, Z fastest, as
 //! [`neurodl_io::Volume`]; world coordinates are RAS+ millimetres.
 #![warn(missing_docs)]
+// Index loops over 3 axes / 3 × 4 matrices read like the formulas they implement.
+#![allow(clippy::needless_range_loop)]
 
 pub mod augment;
 pub mod error;
@@ -28,7 +30,7 @@ pub mod subject;
 
 pub use augment::{AffineParams, PadValue, Pipeline, Transform, spatial_transform};
 pub use error::{Result, VolumeError};
-pub use interp::{Boundary, ControlGrid, Interpolation};
+pub use interp::{Boundary, ControlGrid, Interpolation, Resampled};
 pub use patch::{ClassLocations, Patch, PatchQueue, PatchSampler, QueueConfig};
 pub use rng::SeededRng;
 pub use spatial::{Anchor, BoundingBox, PadCrop, PadMode, Reorientation};

@@ -69,17 +69,30 @@ impl PatchSampler {
     /// Checks the parameters against the largest patch allowed per axis.
     pub fn validate(&self, max_patch: usize) -> Result<()> {
         if self.patch_size.iter().any(|p| *p == 0 || *p > max_patch) {
-            return Err(param("patch_size", self.patch_size, "every size must be in 1..=max_patch"));
+            return Err(param(
+                "patch_size",
+                self.patch_size,
+                "every size must be in 1..=max_patch",
+            ));
         }
         if !(0.0..=1.0).contains(&self.foreground_probability) {
-            return Err(param("foreground_probability", self.foreground_probability, "must be in [0, 1]"));
+            return Err(param(
+                "foreground_probability",
+                self.foreground_probability,
+                "must be in [0, 1]",
+            ));
         }
         Ok(())
     }
 
     /// The start (first voxel, may be negative = padding) of one patch in a case of
     /// `shape`. Foreground sampling falls back to uniform when the case has none.
-    pub fn draw_start(&self, shape: [usize; 3], classes: Option<&ClassLocations>, rng: &mut SeededRng) -> [isize; 3] {
+    pub fn draw_start(
+        &self,
+        shape: [usize; 3],
+        classes: Option<&ClassLocations>,
+        rng: &mut SeededRng,
+    ) -> [isize; 3] {
         let bounds = start_bounds(shape, self.patch_size);
         let force_fg = rng.bernoulli(self.foreground_probability);
         let uniform = [0, 1, 2].map(|a| {

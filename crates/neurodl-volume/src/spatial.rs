@@ -66,7 +66,11 @@ impl Reorientation {
             inv[*v] = w;
         }
         let flips: Vec<(usize, bool)> = (0..3).map(|w| (w + 1, self.flipped[w])).collect();
-        Ok(permute_flip(image, [0, inv[0] + 1, inv[1] + 1, inv[2] + 1], &flips))
+        Ok(permute_flip(
+            image,
+            [0, inv[0] + 1, inv[1] + 1, inv[2] + 1],
+            &flips,
+        ))
     }
 
     /// Maps a canonical-grid label map back onto the original grid.
@@ -123,12 +127,7 @@ pub fn reorient_to_canonical(subject: &Subject) -> (Subject, Reorientation) {
         flipped,
     };
     let img_flips: Vec<(usize, bool)> = (0..3).map(|v| (v + 1, orientation[v].1 < 0.0)).collect();
-    let perm = [
-        0,
-        source_axis[0] + 1,
-        source_axis[1] + 1,
-        source_axis[2] + 1,
-    ];
+    let perm = [0, source_axis[0] + 1, source_axis[1] + 1, source_axis[2] + 1];
     let image = permute_flip(subject.image().view(), perm, &img_flips);
     let label = subject.label().map(|l| {
         let flips: Vec<(usize, bool)> = (0..3).map(|v| (v, orientation[v].1 < 0.0)).collect();
@@ -142,7 +141,11 @@ pub fn reorient_to_canonical(subject: &Subject) -> (Subject, Reorientation) {
 /// centred on the old grid's centre.
 pub fn geometry_for_spacing(geometry: &Geometry, spacing: [f64; 3]) -> Result<Geometry> {
     if spacing.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
-        return Err(param("spacing", spacing, "every spacing must be finite and > 0 mm"));
+        return Err(param(
+            "spacing",
+            spacing,
+            "every spacing must be finite and > 0 mm",
+        ));
     }
     let old = geometry.affine.spacing();
     let mut shape = [0usize; 3];
@@ -225,7 +228,12 @@ pub fn resample_image_to(
 
 /// Resamples a label map from grid `from` onto `target`, nearest-neighbour; voxels
 /// outside the source grid get `fill`.
-pub fn resample_labels_to(labels: ArrayView3<u16>, from: &Affine, target: &Geometry, fill: u16) -> Result<Array3<u16>> {
+pub fn resample_labels_to(
+    labels: ArrayView3<u16>,
+    from: &Affine,
+    target: &Geometry,
+    fill: u16,
+) -> Result<Array3<u16>> {
     let warp = Warp::affine(grid_to_grid(from, target)?);
     let (_, lab) = warp_joint(
         None,
@@ -328,7 +336,11 @@ pub fn nonzero_bbox(image: ArrayView4<f32>) -> Option<BoundingBox> {
 pub fn crop(subject: &Subject, bbox: &BoundingBox) -> Result<Subject> {
     let shape = subject.spatial_shape();
     if bbox.full_shape != shape || (0..3).any(|a| bbox.start[a] >= bbox.stop[a] || bbox.stop[a] > shape[a]) {
-        return Err(param("bbox", bbox, "must be a non-empty box inside the subject's grid"));
+        return Err(param(
+            "bbox",
+            bbox,
+            "must be a non-empty box inside the subject's grid",
+        ));
     }
     let (b0, b1) = (bbox.start, bbox.stop);
     let image = subject
@@ -387,7 +399,12 @@ pub struct PadCrop {
 }
 
 /// `out[t] = src[t − offset]`, or `fill` / the edge voxel where `t − offset` is outside.
-fn shift_copy<T: Copy + Send + Sync>(src: ArrayView3<T>, offset: [isize; 3], out_shape: [usize; 3], fill: Option<T>) -> Array3<T> {
+fn shift_copy<T: Copy + Send + Sync>(
+    src: ArrayView3<T>,
+    offset: [isize; 3],
+    out_shape: [usize; 3],
+    fill: Option<T>,
+) -> Array3<T> {
     let n = [src.shape()[0], src.shape()[1], src.shape()[2]];
     let map = |a: usize, t: usize| -> Option<usize> {
         let i = t as isize - offset[a];
@@ -399,7 +416,9 @@ fn shift_copy<T: Copy + Send + Sync>(src: ArrayView3<T>, offset: [isize; 3], out
             None
         }
     };
-    let idx: Vec<Vec<Option<usize>>> = (0..3).map(|a| (0..out_shape[a]).map(|t| map(a, t)).collect()).collect();
+    let idx: Vec<Vec<Option<usize>>> = (0..3)
+        .map(|a| (0..out_shape[a]).map(|t| map(a, t)).collect())
+        .collect();
     Array3::from_shape_fn(out_shape, |(x, y, z)| match (idx[0][x], idx[1][y], idx[2][z]) {
         (Some(i), Some(j), Some(k)) => src[(i, j, k)],
         _ => fill.expect("edge mode maps every index"),
@@ -450,7 +469,12 @@ impl PadCrop {
 
 /// Pads and/or crops to `shape` (TorchIO's `CropOrPad`), placing the old grid by
 /// `anchor`; the affine is shifted so world positions hold.
-pub fn pad_or_crop(subject: &Subject, shape: [usize; 3], anchor: Anchor, mode: PadMode) -> Result<(Subject, PadCrop)> {
+pub fn pad_or_crop(
+    subject: &Subject,
+    shape: [usize; 3],
+    anchor: Anchor,
+    mode: PadMode,
+) -> Result<(Subject, PadCrop)> {
     if shape.contains(&0) {
         return Err(param("shape", shape, "every target size must be ≥ 1"));
     }
@@ -470,8 +494,12 @@ pub fn pad_or_crop(subject: &Subject, shape: [usize; 3], anchor: Anchor, mode: P
         .collect();
     let views: Vec<_> = chans.iter().map(|c| c.view().insert_axis(Axis(0))).collect();
     let image = ndarray::concatenate(Axis(0), &views).expect("channels share the shape");
-    let label = subject.label().map(|l| shift_copy(l.view(), offset, shape, lab_fill));
-    let affine = subject.affine().compose(&translation(offset.map(|o| -(o as f64))));
+    let label = subject
+        .label()
+        .map(|l| shift_copy(l.view(), offset, shape, lab_fill));
+    let affine = subject
+        .affine()
+        .compose(&translation(offset.map(|o| -(o as f64))));
     let record = PadCrop {
         offset,
         original_shape: old,

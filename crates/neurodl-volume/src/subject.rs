@@ -150,7 +150,12 @@ impl Subject {
 
     /// Replaces data and affine keeping the id; shapes are the caller's (this crate's)
     /// responsibility, checked in debug builds.
-    pub(crate) fn with_data(&self, image: Array4<f32>, label: Option<Array3<u16>>, affine: Affine) -> Subject {
+    pub(crate) fn with_data(
+        &self,
+        image: Array4<f32>,
+        label: Option<Array3<u16>>,
+        affine: Affine,
+    ) -> Subject {
         debug_assert!(label.as_ref().is_none_or(|l| l.shape() == &image.shape()[1..]));
         Subject {
             id: self.id.clone(),

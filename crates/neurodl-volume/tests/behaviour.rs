@@ -9,8 +9,8 @@ use neurodl_io::Affine;
 use neurodl_volume::augment::{AffineParams, random_control_grid};
 use neurodl_volume::spatial::{self, Anchor, PadMode};
 use neurodl_volume::{
-    Boundary, Interpolation, PatchQueue, PatchSampler, Pipeline, QueueConfig, SeededRng, Subject, Transform, VolumeError,
-    spatial_transform,
+    Boundary, Interpolation, PatchQueue, PatchSampler, Pipeline, QueueConfig, SeededRng, Subject, Transform,
+    VolumeError, spatial_transform,
 };
 
 /// A smooth two-channel image with a label map of three classes, on an oblique grid.
@@ -21,7 +21,10 @@ fn case(shape: [usize; 3]) -> Subject {
         100.0 + 50.0 * (3.0 * fi).sin() * (2.0 * fj + c as f32).cos() + 20.0 * fk
     });
     let label = Array3::from_shape_fn((x, y, z), |(i, j, k)| {
-        let d = ((i as f32 - x as f32 / 2.0).powi(2) + (j as f32 - y as f32 / 2.0).powi(2) + (k as f32 - z as f32 / 2.0).powi(2)).sqrt();
+        let d = ((i as f32 - x as f32 / 2.0).powi(2)
+            + (j as f32 - y as f32 / 2.0).powi(2)
+            + (k as f32 - z as f32 / 2.0).powi(2))
+        .sqrt();
         if d < 3.0 {
             2
         } else if d < 6.0 {
@@ -32,7 +35,11 @@ fn case(shape: [usize; 3]) -> Subject {
             0
         }
     });
-    let affine = Affine::from_rows([[0.0, -1.2, 0.05, 10.0], [0.9, 0.0, 0.0, -4.0], [0.02, 0.0, 1.5, 3.0]]);
+    let affine = Affine::from_rows([
+        [0.0, -1.2, 0.05, 10.0],
+        [0.9, 0.0, 0.0, -4.0],
+        [0.02, 0.0, 1.5, 3.0],
+    ]);
     Subject::new("case", image, Some(label), affine).unwrap()
 }
 
@@ -40,7 +47,9 @@ fn all_on() -> Pipeline {
     let mut p = Pipeline::nnunet_default();
     for t in &mut p.transforms {
         match t {
-            Transform::RandomAffineElastic { p_affine, p_elastic, .. } => {
+            Transform::RandomAffineElastic {
+                p_affine, p_elastic, ..
+            } => {
                 *p_affine = 1.0;
                 *p_elastic = 1.0;
             }
@@ -73,8 +82,14 @@ fn same_seed_same_output_different_seed_different_labels_stay_labels() {
     assert_ne!(a.image(), c.image(), "different seeds differ");
     assert_eq!(a.spatial_shape(), s.spatial_shape());
     let allowed = [0u16, 1, 2, 5];
-    assert!(a.label().unwrap().iter().all(|v| allowed.contains(v)), "only labels that existed");
-    assert!(a.label().unwrap().iter().any(|v| *v == 2), "the core survives the warp");
+    assert!(
+        a.label().unwrap().iter().all(|v| allowed.contains(v)),
+        "only labels that existed"
+    );
+    assert!(
+        a.label().unwrap().iter().any(|v| *v == 2),
+        "the core survives the warp"
+    );
     assert!(a.image().iter().all(|v| v.is_finite()));
 }
 
@@ -101,7 +116,10 @@ invert_image = true
     p.validate().unwrap();
     match &p.transforms[0] {
         Transform::RandomAffineElastic {
-            scales, num_control_points, image_interpolation, ..
+            scales,
+            num_control_points,
+            image_interpolation,
+            ..
         } => {
             assert_eq!(*scales, [0.9, 1.1], "TorchIO default");
             assert_eq!(*num_control_points, [7, 7, 7]);
@@ -112,7 +130,10 @@ invert_image = true
     let json = serde_json::to_string(&Pipeline::nnunet_default()).unwrap();
     let back: Pipeline = serde_json::from_str(&json).unwrap();
     assert_eq!(back, Pipeline::nnunet_default());
-    assert!(toml::from_str::<Pipeline>("[[transform]]\nop = \"flip\"\nprob = 0.5\n").is_err(), "unknown keys are refused");
+    assert!(
+        toml::from_str::<Pipeline>("[[transform]]\nop = \"flip\"\nprob = 0.5\n").is_err(),
+        "unknown keys are refused"
+    );
     let bad: Pipeline = toml::from_str("[[transform]]\nop = \"gaussian_noise\"\np = 1.5\n").unwrap();
     let err = bad.validate().unwrap_err().to_string();
     assert!(err.contains("gaussian_noise.p") && err.contains("1.5"), "{err}");
@@ -131,7 +152,10 @@ fn crop_pad_and_reorient_undo_exactly_and_keep_world_positions() {
     assert_eq!(bbox.stop, [16, 12, 14]);
     let w_old = s.affine().apply([5.0, 2.0, 7.0]);
     let w_new = cropped.affine().apply([2.0, 2.0, 7.0]);
-    assert!(w_old.iter().zip(w_new).all(|(a, b)| (a - b).abs() < 1e-12), "world position kept");
+    assert!(
+        w_old.iter().zip(w_new).all(|(a, b)| (a - b).abs() < 1e-12),
+        "world position kept"
+    );
     assert_eq!(cropped.image()[(1, 2, 2, 7)], s.image()[(1, 5, 2, 7)]);
     let back = bbox.uncrop_labels(cropped.label().unwrap().view(), 0).unwrap();
     let mut expect = s.label().unwrap().clone();
@@ -139,7 +163,10 @@ fn crop_pad_and_reorient_undo_exactly_and_keep_world_positions() {
     expect.slice_mut(ndarray::s![.., 12.., ..]).fill(0);
     assert_eq!(back, expect);
 
-    for (shape, mode) in [([20, 10, 15], PadMode::Constant(-7.0)), ([9, 21, 14], PadMode::Edge)] {
+    for (shape, mode) in [
+        ([20, 10, 15], PadMode::Constant(-7.0)),
+        ([9, 21, 14], PadMode::Edge),
+    ] {
         let (padded, record) = spatial::pad_or_crop(&s, shape, Anchor::Centre, mode).unwrap();
         assert_eq!(padded.spatial_shape(), shape);
         let o = record.offset;
@@ -165,7 +192,13 @@ fn crop_pad_and_reorient_undo_exactly_and_keep_world_positions() {
         }
     }
     if let PadMode::Constant(_) = PadMode::Constant(0.0) {
-        let (p, _) = spatial::pad_or_crop(&s, [20, 20, 20], Anchor::Offset([1, 2, 3]), PadMode::Constant(-7.0)).unwrap();
+        let (p, _) = spatial::pad_or_crop(
+            &s,
+            [20, 20, 20],
+            Anchor::Offset([1, 2, 3]),
+            PadMode::Constant(-7.0),
+        )
+        .unwrap();
         assert_eq!(p.image()[(0, 0, 0, 0)], -7.0);
         assert_eq!(p.image()[(0, 1, 2, 3)], s.image()[(0, 0, 0, 0)]);
     }
@@ -173,7 +206,10 @@ fn crop_pad_and_reorient_undo_exactly_and_keep_world_positions() {
     let (can, record) = spatial::reorient_to_canonical(&s);
     assert_eq!(can.affine().axis_codes(), "RAS");
     assert_eq!(s.affine().axis_codes(), "ALS");
-    assert_eq!(record.undo_labels(can.label().unwrap().view()).unwrap(), *s.label().unwrap());
+    assert_eq!(
+        record.undo_labels(can.label().unwrap().view()).unwrap(),
+        *s.label().unwrap()
+    );
 }
 
 #[test]
@@ -189,11 +225,27 @@ fn resampling_there_and_back_preserves_a_prediction() {
     let c_new = coarse.affine().apply(n.map(|v| (v as f64 - 1.0) / 2.0));
     assert!(c_old.iter().zip(c_new).all(|(a, b)| (a - b).abs() < 1e-9));
     // Back onto the original grid (what prediction does): labels nearest, no new classes.
-    let back = spatial::resample_labels_to(coarse.label().unwrap().view(), coarse.affine(), &s.geometry(), 0).unwrap();
+    let back = spatial::resample_labels_to(coarse.label().unwrap().view(), coarse.affine(), &s.geometry(), 0)
+        .unwrap();
     assert_eq!(back.dim(), (18, 16, 14));
-    let same = back.iter().zip(s.label().unwrap()).filter(|(a, b)| a == b).count();
-    assert!(same as f64 > 0.8 * back.len() as f64, "only {same} of {} agree", back.len());
-    let probs = spatial::resample_image_to(coarse.image().view(), coarse.affine(), &s.geometry(), Interpolation::Linear, Boundary::Nearest).unwrap();
+    let same = back
+        .iter()
+        .zip(s.label().unwrap())
+        .filter(|(a, b)| a == b)
+        .count();
+    assert!(
+        same as f64 > 0.8 * back.len() as f64,
+        "only {same} of {} agree",
+        back.len()
+    );
+    let probs = spatial::resample_image_to(
+        coarse.image().view(),
+        coarse.affine(),
+        &s.geometry(),
+        Interpolation::Linear,
+        Boundary::Nearest,
+    )
+    .unwrap();
     assert_eq!(probs.shape(), &[2, 18, 16, 14]);
 }
 
@@ -207,9 +259,33 @@ fn fused_warp_equals_two_sequential_warps_in_the_interior() {
     };
     let grid = random_control_grid(&mut SeededRng::new(5), [6, 6, 6], [1.5, 1.5, 1.5], 1).unwrap();
     let g = s.geometry();
-    let fused = spatial_transform(&s, &g, Some(&params), Some(&grid), Interpolation::Cubic, Boundary::Mirror).unwrap();
-    let first = spatial_transform(&s, &g, Some(&params), None, Interpolation::Cubic, Boundary::Mirror).unwrap();
-    let second = spatial_transform(&first, &g, None, Some(&grid), Interpolation::Cubic, Boundary::Mirror).unwrap();
+    let fused = spatial_transform(
+        &s,
+        &g,
+        Some(&params),
+        Some(&grid),
+        Interpolation::Cubic,
+        Boundary::Mirror,
+    )
+    .unwrap();
+    let first = spatial_transform(
+        &s,
+        &g,
+        Some(&params),
+        None,
+        Interpolation::Cubic,
+        Boundary::Mirror,
+    )
+    .unwrap();
+    let second = spatial_transform(
+        &first,
+        &g,
+        None,
+        Some(&grid),
+        Interpolation::Cubic,
+        Boundary::Mirror,
+    )
+    .unwrap();
     // Cubic interpolation of a smooth image twice vs once: interior values within 1 % of
     // the range (the second interpolation's smoothing, not a geometric error).
     let mut worst = 0.0f32;
@@ -226,25 +302,53 @@ fn fused_warp_equals_two_sequential_warps_in_the_interior() {
 fn bad_input_is_refused_with_the_parameter_named() {
     let s = case([10, 10, 10]);
     let e = spatial::resample_to_spacing(&s, [1.0, 0.0, 1.0], Interpolation::Linear).unwrap_err();
-    assert!(matches!(&e, VolumeError::Parameter { name: "spacing", .. }), "{e}");
-    let e = Subject::new("x", Array4::zeros((1, 4, 4, 4)), Some(Array3::zeros((4, 4, 5))), Affine::identity()).unwrap_err();
+    assert!(
+        matches!(&e, VolumeError::Parameter { name: "spacing", .. }),
+        "{e}"
+    );
+    let e = Subject::new(
+        "x",
+        Array4::zeros((1, 4, 4, 4)),
+        Some(Array3::zeros((4, 4, 5))),
+        Affine::identity(),
+    )
+    .unwrap_err();
     assert!(matches!(e, VolumeError::ShapeMismatch { .. }), "{e}");
     let e = Subject::new("x", Array4::zeros((1, 4, 0, 4)), None, Affine::identity()).unwrap_err();
     assert!(matches!(e, VolumeError::Empty { .. }), "{e}");
     let singular = Affine::from_rows([[1.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]]);
-    assert!(matches!(Subject::new("x", Array4::zeros((1, 2, 2, 2)), None, singular).unwrap_err(), VolumeError::SingularAffine { .. }));
+    assert!(matches!(
+        Subject::new("x", Array4::zeros((1, 2, 2, 2)), None, singular).unwrap_err(),
+        VolumeError::SingularAffine { .. }
+    ));
     let sampler = PatchSampler {
         patch_size: [0, 8, 8],
         foreground_probability: 0.33,
     };
-    assert!(sampler.validate(512).unwrap_err().to_string().contains("patch_size"));
+    assert!(
+        sampler
+            .validate(512)
+            .unwrap_err()
+            .to_string()
+            .contains("patch_size")
+    );
     let e = random_control_grid(&mut SeededRng::new(0), [4, 7, 7], [1.0; 3], 2).unwrap_err();
     assert!(e.to_string().contains("locked_borders"), "{e}");
     let bad_scale = AffineParams {
         scales: [1.0, -1.0, 1.0],
         ..AffineParams::identity()
     };
-    assert!(spatial_transform(&s, &s.geometry(), Some(&bad_scale), None, Interpolation::Linear, Boundary::Nearest).is_err());
+    assert!(
+        spatial_transform(
+            &s,
+            &s.geometry(),
+            Some(&bad_scale),
+            None,
+            Interpolation::Linear,
+            Boundary::Nearest
+        )
+        .is_err()
+    );
     let (cropped, bbox) = spatial::crop_to_nonzero(&s).unwrap();
     assert!(bbox.uncrop_labels(Array3::zeros((3, 3, 3)).view(), 0).is_err());
     assert_eq!(cropped.spatial_shape(), bbox.shape());
@@ -254,7 +358,10 @@ fn bad_input_is_refused_with_the_parameter_named() {
 fn patches_oversample_foreground_and_pad_small_cases() {
     let s = case([30, 30, 24]);
     let classes = neurodl_volume::ClassLocations::from_labels(s.label().unwrap());
-    assert_eq!(classes.classes.iter().map(|c| c.0).collect::<Vec<_>>(), vec![1, 2, 5]);
+    assert_eq!(
+        classes.classes.iter().map(|c| c.0).collect::<Vec<_>>(),
+        vec![1, 2, 5]
+    );
     let fg = PatchSampler {
         patch_size: [8, 8, 8],
         foreground_probability: 1.0,
@@ -262,8 +369,18 @@ fn patches_oversample_foreground_and_pad_small_cases() {
     let mut rng = SeededRng::new(3);
     for _ in 0..50 {
         let start = fg.draw_start(s.spatial_shape(), Some(&classes), &mut rng);
-        let p = spatial::pad_or_crop(&s, [8, 8, 8], Anchor::Offset(start.map(|v| -v)), PadMode::Constant(0.0)).unwrap().0;
-        assert!(p.label().unwrap().iter().any(|v| *v > 0), "forced-foreground patch at {start:?} has none");
+        let p = spatial::pad_or_crop(
+            &s,
+            [8, 8, 8],
+            Anchor::Offset(start.map(|v| -v)),
+            PadMode::Constant(0.0),
+        )
+        .unwrap()
+        .0;
+        assert!(
+            p.label().unwrap().iter().any(|v| *v > 0),
+            "forced-foreground patch at {start:?} has none"
+        );
         assert!((0..3).all(|a| start[a] >= 0 && start[a] as usize + 8 <= s.spatial_shape()[a]));
     }
     // A case smaller than the patch: the patch is centred on it and padded.
@@ -275,14 +392,18 @@ fn patches_oversample_foreground_and_pad_small_cases() {
     let start = big.draw_start(small.spatial_shape(), None, &mut rng);
     assert_eq!(start[0], -2);
     assert_eq!(start[2], -2);
-    let patch = Pipeline::default().apply_to_patch(&small, start, [10, 8, 9], &mut rng).unwrap();
+    let patch = Pipeline::default()
+        .apply_to_patch(&small, start, [10, 8, 9], &mut rng)
+        .unwrap();
     assert_eq!(patch.spatial_shape(), [10, 8, 9]);
     assert_eq!(patch.image()[(0, 0, 0, 0)], 0.0, "padding");
 }
 
 fn queue_config(workers: usize) -> QueueConfig {
     let mut augmentation = all_on();
-    augmentation.transforms.retain(|t| !matches!(t, Transform::LowResolution { .. }));
+    augmentation
+        .transforms
+        .retain(|t| !matches!(t, Transform::LowResolution { .. }));
     QueueConfig {
         sampler: PatchSampler {
             patch_size: [12, 12, 10],
@@ -311,13 +432,27 @@ fn queue_is_deterministic_for_any_worker_count_and_stops_cleanly() {
     let three = run(3, 0);
     assert_eq!(one.len(), 12);
     assert_eq!(one, three, "content independent of worker count");
-    assert!(one.iter().enumerate().all(|(i, p)| p.index == i), "in index order");
+    assert!(
+        one.iter().enumerate().all(|(i, p)| p.index == i),
+        "in index order"
+    );
     assert!(one.iter().all(|p| p.subject.spatial_shape() == [12, 12, 10]));
     let other_epoch = run(2, 1);
-    assert_ne!(one[0].subject.image(), other_epoch[0].subject.image(), "epochs differ");
-    assert!(one.iter().map(|p| p.case).collect::<std::collections::BTreeSet<_>>().len() > 1);
+    assert_ne!(
+        one[0].subject.image(),
+        other_epoch[0].subject.image(),
+        "epochs differ"
+    );
+    assert!(
+        one.iter()
+            .map(|p| p.case)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+            > 1
+    );
     // Patch 5 alone reproduces the queue's patch 5.
-    let alone = neurodl_volume::patch::make_patch(&queue_config(1), cases.len(), loader.as_ref(), 0, 5).unwrap();
+    let alone =
+        neurodl_volume::patch::make_patch(&queue_config(1), cases.len(), loader.as_ref(), 0, 5).unwrap();
     assert_eq!(alone, one[5]);
     // Dropping a queue mid-epoch joins its workers (this would hang otherwise).
     let mut q = PatchQueue::new(queue_config(2), cases.len(), Arc::clone(&loader), 0).unwrap();
@@ -334,7 +469,18 @@ fn queue_is_deterministic_for_any_worker_count_and_stops_cleanly() {
     let e = q.next().unwrap().unwrap_err();
     assert!(e.to_string().contains("file missing"), "{e}");
     assert!(q.next().is_none());
-    assert!(PatchQueue::new(QueueConfig { workers: 0, ..queue_config(1) }, 3, loader, 0).is_err());
+    assert!(
+        PatchQueue::new(
+            QueueConfig {
+                workers: 0,
+                ..queue_config(1)
+            },
+            3,
+            loader,
+            0
+        )
+        .is_err()
+    );
 }
 
 #[test]
@@ -344,7 +490,10 @@ fn intensity_kernels_keep_their_promises() {
     let stats = |a: &Array3<f32>| {
         let n = a.len() as f64;
         let m = a.iter().map(|v| *v as f64).sum::<f64>() / n;
-        (m, (a.iter().map(|v| (*v as f64 - m).powi(2)).sum::<f64>() / n).sqrt())
+        (
+            m,
+            (a.iter().map(|v| (*v as f64 - m).powi(2)).sum::<f64>() / n).sqrt(),
+        )
     };
     let (m0, s0) = stats(&ch);
     for invert in [false, true] {
@@ -356,11 +505,27 @@ fn intensity_kernels_keep_their_promises() {
     }
     let mut c = ch.clone();
     neurodl_volume::intensity::contrast(c.view_mut(), 1.5, true);
-    let (lo, hi) = ch.iter().fold((f32::MAX, f32::MIN), |(a, b), v| (a.min(*v), b.max(*v)));
+    let (lo, hi) = ch
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(a, b), v| (a.min(*v), b.max(*v)));
     assert!(c.iter().all(|v| *v >= lo && *v <= hi), "preserve_range");
-    let low = neurodl_volume::intensity::simulate_low_resolution(ch.view(), [0.5; 3], Interpolation::Nearest, Interpolation::Cubic).unwrap();
+    let low = neurodl_volume::intensity::simulate_low_resolution(
+        ch.view(),
+        [0.5; 3],
+        Interpolation::Nearest,
+        Interpolation::Cubic,
+    )
+    .unwrap();
     assert_eq!(low.dim(), ch.dim());
-    assert!(neurodl_volume::intensity::simulate_low_resolution(ch.view(), [1.5; 3], Interpolation::Nearest, Interpolation::Cubic).is_err());
+    assert!(
+        neurodl_volume::intensity::simulate_low_resolution(
+            ch.view(),
+            [1.5; 3],
+            Interpolation::Nearest,
+            Interpolation::Cubic
+        )
+        .is_err()
+    );
     let mut z = s.image().clone();
     neurodl_volume::intensity::zscore(z.view_mut(), neurodl_volume::intensity::ZScoreRegion::All).unwrap();
     let (m, sd) = stats(&z.index_axis(Axis(0), 1).to_owned());

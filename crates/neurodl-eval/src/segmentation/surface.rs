@@ -139,9 +139,9 @@ impl BoundingBox {
     }
 
     pub(crate) fn add(&mut self, at: [usize; 3]) {
-        for a in 0..3 {
-            self.min[a] = self.min[a].min(at[a]);
-            self.max[a] = self.max[a].max(at[a]);
+        for ((lo, hi), x) in self.min.iter_mut().zip(self.max.iter_mut()).zip(at) {
+            *lo = (*lo).min(x);
+            *hi = (*hi).max(x);
         }
     }
 

@@ -1235,15 +1235,23 @@ pub fn header_for_volume(volume: &Volume, version: NiftiVersion) -> Result<Nifti
         }
     }
     if !kept {
-        let sform = if valid_xform_code(sform_code) {
-            sform_code
-        } else {
-            2
-        };
+        // An explicitly stored `sform_code = 0` with a valid qform code asks for a
+        // qform-only file; otherwise the sform carries the affine, as nibabel writes.
         let qform = if valid_xform_code(qform_code) {
             qform_code
         } else {
             0
+        };
+        let explicit_no_sform = meta
+            .extras
+            .get("nifti.sform_code")
+            .is_some_and(|c| c.trim() == "0");
+        let sform = if valid_xform_code(sform_code) {
+            sform_code
+        } else if explicit_no_sform && qform != 0 {
+            0
+        } else {
+            2
         };
         h.set_geometry(&volume.affine, sform, qform);
     }

@@ -531,3 +531,49 @@ fn intensity_kernels_keep_their_promises() {
     let (m, sd) = stats(&z.index_axis(Axis(0), 1).to_owned());
     assert!(m.abs() < 1e-5 && (sd - 1.0).abs() < 1e-5);
 }
+
+#[test]
+fn subjects_come_from_and_go_back_to_volumes() {
+    use neurodl_io::{IntensityScaling, Volume, VoxelData};
+    let affine = Affine::from_spacing([1.0, 1.2, 2.0]);
+    let t1 = Volume {
+        data: VoxelData::I16(Array4::from_shape_fn((1, 3, 4, 5), |(_, i, j, k)| {
+            (i * 20 + j * 5 + k) as i16
+        })),
+        affine,
+        scaling: Some(IntensityScaling {
+            slope: 0.5,
+            intercept: 1.0,
+        }),
+        meta: Default::default(),
+    };
+    let t2 = Volume::from_f32(Array3::from_elem((3, 4, 5), 7.0), affine);
+    let label = Volume::from_labels(
+        Array3::from_shape_fn((3, 4, 5), |(i, _, _)| i as u16).view(),
+        affine,
+    );
+    let s = Subject::from_volumes("sub-01", &[t1.clone(), t2], Some(&label)).unwrap();
+    assert_eq!(s.channels(), 2);
+    assert_eq!(
+        s.image()[(0, 2, 3, 4)],
+        (40 + 15 + 4) as f32 * 0.5 + 1.0,
+        "scaling applied"
+    );
+    assert_eq!(s.image()[(1, 0, 0, 0)], 7.0);
+    let back = s.label_volume().unwrap();
+    assert_eq!(back.to_labels().unwrap(), label.to_labels().unwrap());
+    assert_eq!(back.affine, affine);
+    assert_eq!(s.image_volume().to_f32(), *s.image());
+    // A label on another grid is refused, naming the difference.
+    let shifted = Volume {
+        affine: Affine::from_spacing([1.0, 1.2, 2.1]),
+        ..label.clone()
+    };
+    let e = Subject::from_volumes("x", std::slice::from_ref(&t1), Some(&shifted)).unwrap_err();
+    assert!(matches!(e, VolumeError::AffineMismatch { .. }), "{e}");
+    let frac = Volume::from_f32(Array3::from_elem((3, 4, 5), 0.5), affine);
+    assert!(matches!(
+        Subject::from_volumes("x", &[t1], Some(&frac)).unwrap_err(),
+        VolumeError::Label(_)
+    ));
+}

@@ -691,12 +691,10 @@ impl Source {
 }
 
 fn stream_error(path: &Path, what: &str, e: std::io::Error, gzip: bool) -> Error {
-    if gzip
-        && matches!(
-            e.kind(),
-            std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData
-        )
-    {
+    use std::io::ErrorKind;
+    if gzip && e.kind() == ErrorKind::UnexpectedEof {
+        Error::malformed(path, what, format!("the gzip stream ends early ({e})"))
+    } else if gzip && matches!(e.kind(), ErrorKind::InvalidInput | ErrorKind::InvalidData) {
         Error::malformed(path, what, format!("corrupt gzip stream: {e}"))
     } else {
         Error::io(path, e)

@@ -11,18 +11,13 @@
 //! case and peak resident memory of each process. The Python half is
 //! `benches/python/augment_torchio.py`.
 //!
-//! The volume is read by the minimal NIfTI-1 reader in `tests/common/nifti.rs`:
-//! neurodl-io's `open_volume` is being written in parallel and replaces it once merged.
+//! The volume is read with `neurodl_io::open_volume`; reading is not timed.
 
 use std::time::Instant;
 
 use ndarray::Array4;
 use neurodl_io::testdata::{median, peak_rss_mib, run_reference_script, shared_data_dir};
 use neurodl_volume::{Pipeline, SeededRng, Subject, Transform};
-
-#[path = "../tests/common/nifti.rs"]
-mod nifti;
-use nifti::read_nifti_gz;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -39,17 +34,17 @@ fn main() {
         return;
     };
     let path = data.join("mri/single_subject/bet.nii.gz");
-    let (image, affine) = match read_nifti_gz(&path) {
+    let volume = match neurodl_io::open_volume(&path) {
         Ok(v) => v,
         Err(e) => {
             eprintln!("skipped: cannot read {}: {e}", path.display());
             return;
         }
     };
-    let label = image.mapv(|v| u16::from(v > 0.0));
-    let shape = image.dim();
-    let subject =
-        Subject::new("bet", image.insert_axis(ndarray::Axis(0)), Some(label), affine).expect("valid case");
+    let image = volume.to_f32();
+    let label = image.index_axis(ndarray::Axis(0), 0).mapv(|v| u16::from(v > 0.0));
+    let shape = label.dim();
+    let subject = Subject::new("bet", image, Some(label), volume.affine).expect("valid case");
     let augment: Pipeline =
         toml::from_str("[[transform]]\nop = \"random_affine_elastic\"\n").expect("pipeline");
     assert!(matches!(

@@ -3,8 +3,6 @@
 //! z-score, resampling and back, and an epoch of the patch queue with nnU-Net's default
 //! augmentation.
 
-mod common;
-
 use std::sync::Arc;
 
 use neurodl_volume::intensity::{ZScoreRegion, zscore};
@@ -14,10 +12,9 @@ use neurodl_volume::{
 };
 
 fn load_case(dir: &std::path::Path, name: &str) -> Subject {
-    let (img, affine) = common::nifti::read_nifti_gz(&dir.join("images").join(name)).expect("image reads");
-    let (lab, _) = common::nifti::read_nifti_gz(&dir.join("labels").join(name)).expect("label reads");
-    let label = lab.mapv(|v| v as u16);
-    Subject::new(name, img.insert_axis(ndarray::Axis(0)), Some(label), affine).expect("image and label agree")
+    let image = neurodl_io::open_volume(&dir.join("images").join(name)).expect("image reads");
+    let label = neurodl_io::open_volume(&dir.join("labels").join(name)).expect("label reads");
+    Subject::from_volumes(name, &[image], Some(&label)).expect("image and label agree")
 }
 
 #[test]

@@ -47,6 +47,13 @@
 //! [`aggregate_trials`] first averages window probabilities per trial, as
 //! braindecode's trial-wise evaluation does; [`mean_sd`] summarises folds or
 //! subjects with pandas' sample standard deviation.
+//!
+//! ## Segmentation
+//!
+//! [`segmentation`] scores 3-D label maps (overlap and MONAI-convention surface
+//! metrics, spacing-aware, with explicit empty-case values that are counted in the
+//! statistics); see its module docs for the definitions and how MONAI, pymia and
+//! nnU-Net differ on empty masks.
 
 #![warn(missing_docs)]
 

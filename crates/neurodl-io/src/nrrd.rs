@@ -418,7 +418,15 @@ pub fn read_nrrd(path: &Path) -> Result<Volume> {
                 ));
             }
             let base = path.parent().unwrap_or(Path::new("."));
-            (base.join(name), 0u64)
+            let data_path = base.join(name);
+            if !data_path.is_file() {
+                return Err(Error::malformed(
+                    path,
+                    "data file",
+                    format!("{} does not exist", data_path.display()),
+                ));
+            }
+            (data_path, 0u64)
         }
         None => (path.to_path_buf(), header_len),
     };

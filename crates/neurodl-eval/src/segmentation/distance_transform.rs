@@ -117,34 +117,28 @@ pub(crate) fn squared_edt_transposed(features: &[bool], shape: [usize; 3], spaci
     t
 }
 
-/// Squared distance along one line to its nearest feature voxel (`inf` if none).
+/// Squared distance along one line to its nearest feature voxel (`inf` if none):
+/// a forward scan stores the steps since the last feature in `out`, a backward scan
+/// takes the nearer of that and the next feature and squares it.
 fn scan_line(feat: &[bool], s: f64, out: &mut [f64]) {
-    let n = feat.len();
-    // Forward: steps since the last feature seen (usize::MAX = none yet).
     let mut last: Option<usize> = None;
-    let mut steps = vec![usize::MAX; n];
-    for (i, &f) in feat.iter().enumerate() {
+    for (i, (&f, o)) in feat.iter().zip(out.iter_mut()).enumerate() {
         if f {
             last = Some(i);
         }
-        if let Some(l) = last {
-            steps[i] = i - l;
-        }
+        *o = last.map_or(f64::INFINITY, |l| (i - l) as f64);
     }
     let mut next: Option<usize> = None;
-    for i in (0..n).rev() {
+    for i in (0..feat.len()).rev() {
         if feat[i] {
             next = Some(i);
         }
-        if let Some(nx) = next {
-            steps[i] = steps[i].min(nx - i);
-        }
-        out[i] = if steps[i] == usize::MAX {
-            f64::INFINITY
-        } else {
-            let d = steps[i] as f64 * s;
-            d * d
+        let steps = match next {
+            Some(nx) => out[i].min((nx - i) as f64),
+            None => out[i],
         };
+        let d = steps * s;
+        out[i] = d * d;
     }
 }
 

@@ -50,7 +50,9 @@
 //! the reference is empty, NaN for HD/ASSD/NSD when both are empty, `inf` for HD/ASSD
 //! when one is (HD95 can become NaN), and its aggregation then drops the NaNs; pymia
 //! returns Dice/Jaccard 1 when both are empty but sensitivity and volume similarity
-//! `-inf`, precision 0, HD `inf`; nnU-Net reports NaN and excludes the case. Here every
+//! `-inf`, precision 0, HD `inf` (and specificity NaN when the reference fills the
+//! volume); nnU-Net reports Dice NaN when both are empty and averages with `nanmean`,
+//! which excludes the case. Here every
 //! value is defined and every case counts in [`MetricSummary`], which reports how many
 //! cases were both-empty, missed or spurious:
 //!

@@ -606,14 +606,9 @@ pub fn write_nrrd_with(path: &Path, volume: &Volume, encoding: NrrdEncoding) -> 
     let [c, x, y, z] = volume.shape();
     let channel_first = extras.get("nrrd.channel_axis").is_none_or(|a| a != "last");
     let m = &volume.affine.matrix;
-    let mut spatial_dirs = Vec::new();
-    for col in 0..3 {
-        spatial_dirs.push(vector([
-            signs[0] * m[0][col],
-            signs[1] * m[1][col],
-            signs[2] * m[2][col],
-        ]));
-    }
+    let spatial_dirs: Vec<String> = (0..3)
+        .map(|col| vector([signs[0] * m[0][col], signs[1] * m[1][col], signs[2] * m[2][col]]))
+        .collect();
     let stored_kinds: Option<Vec<String>> = extras
         .get("nrrd.kinds")
         .map(|k| k.split_whitespace().map(str::to_string).collect());

@@ -1,6 +1,9 @@
 //! NIfTI-1/2: round trips, nibabel's geometry rules on hand-edited headers, cropped reads,
 //! and every kind of broken file refused with an error that names file, field and problem.
 
+// Matrix entries are compared by (row, column) index, which the messages print.
+#![allow(clippy::needless_range_loop)]
+
 use std::path::{Path, PathBuf};
 
 use neurodl_io::nifti::{

@@ -105,9 +105,9 @@ fn main() {
         weights.as_os_str(),
         "--shape".as_ref(),
     ]);
-    py_args.extend(shape_s.iter().map(|s| s.as_ref()));
+    py_args.extend(shape_s.iter().map(|s| std::ffi::OsStr::new(s.as_str())));
     py_args.push("--patch".as_ref());
-    py_args.extend(patch_s.iter().map(|s| s.as_ref()));
+    py_args.extend(patch_s.iter().map(|s| std::ffi::OsStr::new(s.as_str())));
     let Some(reference) = run_reference_script("benches/python/sliding_window_monai.py", &py_args, "MONAI")
     else {
         return;

@@ -45,7 +45,8 @@ fn nnunet_defaults_follow_the_plans() {
 #[test]
 fn bad_configurations_are_refused() {
     let device = Device::default();
-    let cases: Vec<(&str, Box<dyn Fn(&mut PlainConvUNetConfig)>)> = vec![
+    type Edit = Box<dyn Fn(&mut PlainConvUNetConfig)>;
+    let cases: Vec<(&str, Edit)> = vec![
         ("n_stages", Box::new(|c| c.n_stages = 1)),
         (
             "features_per_stage",

@@ -167,7 +167,7 @@ impl PlainConvUNetConfig {
         if self.n_conv_per_stage_decoder.contains(&0) {
             return Err(invalid(format!("{NAME}: decoder stages need >= 1 convolution")));
         }
-        if !(self.norm_eps > 0.0) || !self.negative_slope.is_finite() {
+        if self.norm_eps.is_nan() || self.norm_eps <= 0.0 || !self.negative_slope.is_finite() {
             return Err(invalid(format!(
                 "{NAME}: norm_eps must be > 0 and negative_slope finite"
             )));

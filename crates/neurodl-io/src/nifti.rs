@@ -609,7 +609,7 @@ impl Source {
         })
     }
 
-    /// Wraps an already positioned reader (NRRD data after its header).
+    /// Whether the bytes are decompressed from a gzip stream.
     pub(crate) fn is_gzip(&self) -> bool {
         matches!(self, Source::Gzip(..))
     }
@@ -649,6 +649,44 @@ impl Source {
             ));
         }
         Ok(())
+    }
+
+    /// Reads exactly `len` bytes into a new buffer. The buffer grows only as data arrives
+    /// (and a plain file's length is checked first), so a header that claims terabytes
+    /// yields a `Malformed` error instead of an allocation failure.
+    pub(crate) fn read_vec(&mut self, len: usize, path: &Path, what: &str) -> Result<Vec<u8>> {
+        const CHUNK: usize = 16 << 20;
+        if let Source::Plain(r, p) = self {
+            let file_len = r.get_ref().metadata().at(path)?.len();
+            if p.saturating_add(len as u64) > file_len {
+                return Err(Error::malformed(
+                    path,
+                    what,
+                    format!("file ends at byte {file_len} but {len} bytes are needed from byte {p}"),
+                ));
+            }
+            let mut out = vec![0u8; len];
+            self.read_exact_or(&mut out, path, what)?;
+            return Ok(out);
+        }
+        let start = self.position();
+        let mut out = Vec::new();
+        while out.len() < len {
+            let old = out.len();
+            out.resize(old + CHUNK.min(len - old), 0);
+            self.read_exact_or(&mut out[old..], path, what).map_err(|e| match e {
+                Error::Malformed { .. } => Error::malformed(
+                    path,
+                    what,
+                    format!(
+                        "file ends before byte {} but {len} bytes are needed from byte {start} (the gzip stream ends early)",
+                        start + out.len() as u64
+                    ),
+                ),
+                other => other,
+            })?;
+        }
+        Ok(out)
     }
 
     /// Moves forward to absolute position `pos` (uncompressed bytes).
@@ -1023,12 +1061,13 @@ fn read_impl(path: &Path, region: Option<([usize; 3], [usize; 3])>) -> Result<Vo
     };
     let item = type_size(voxel_type) as u64;
     let row_bytes = sub[0] * item as usize;
-    let mut bytes = vec![0u8; row_bytes * sub[1] * sub[2] * full[3]];
+    let total = row_bytes * sub[1] * sub[2] * full[3];
     let whole = sub == [full[0], full[1], full[2]];
-    if whole {
+    let bytes = if whole {
         source.skip_to(offset, path, "data")?;
-        source.read_exact_or(&mut bytes, path, "data")?;
+        source.read_vec(total, path, "data")?
     } else {
+        let mut bytes = vec![0u8; total];
         let mut chunks = bytes.chunks_exact_mut(row_bytes.max(1));
         for t in 0..full[3] as u64 {
             for z in start[2] as u64..(start[2] + sub[2]) as u64 {
@@ -1041,7 +1080,8 @@ fn read_impl(path: &Path, region: Option<([usize; 3], [usize; 3])>) -> Result<Vo
                 }
             }
         }
-    }
+        bytes
+    };
     let data = decode_voxels(
         &bytes,
         voxel_type,

@@ -439,14 +439,17 @@ pub fn read_nrrd(path: &Path) -> Result<Volume> {
         .try_fold(1usize, |a, s| a.checked_mul(*s))
         .filter(|c| c.checked_mul(8).is_some());
     let count = count.ok_or_else(|| Error::malformed(path, "sizes", format!("{sizes:?} voxels overflow")))?;
-    let mut bytes = vec![0u8; count * item];
+    let total = count * item;
 
     let mut raw = File::open(&data_path).at(&data_path)?;
     std::io::Seek::seek(&mut raw, std::io::SeekFrom::Start(data_start)).at(&data_path)?;
     let mut raw = BufReader::with_capacity(1 << 16, raw);
+    let mut data_pos = data_start;
     for _ in 0..line_skip {
         let mut skipped = Vec::new();
-        if raw.read_until(b'\n', &mut skipped).at(&data_path)? == 0 {
+        let n = raw.read_until(b'\n', &mut skipped).at(&data_path)?;
+        data_pos += n as u64;
+        if n == 0 {
             return Err(Error::malformed(
                 &data_path,
                 "line skip",
@@ -454,7 +457,7 @@ pub fn read_nrrd(path: &Path) -> Result<Volume> {
             ));
         }
     }
-    match encoding {
+    let bytes = match encoding {
         NrrdEncoding::Raw | NrrdEncoding::Gzip => {
             let mut source = if encoding == NrrdEncoding::Gzip {
                 if byte_skip == -1 {
@@ -462,35 +465,47 @@ pub fn read_nrrd(path: &Path) -> Result<Volume> {
                 }
                 Source::Gzip(Box::new(MultiGzDecoder::new(raw)), 0)
             } else {
-                Source::Plain(raw, 0)
+                Source::Plain(raw, data_pos)
             };
             if byte_skip == -1 {
                 // The data are the last bytes of the file.
                 let len = std::fs::metadata(&data_path).at(&data_path)?.len();
-                let start = len.checked_sub(bytes.len() as u64).ok_or_else(|| {
+                let start = len.checked_sub(total as u64).ok_or_else(|| {
                     Error::malformed(
                         &data_path,
                         "data",
-                        format!(
-                            "file has {len} bytes, the header declares {} of data",
-                            bytes.len()
-                        ),
+                        format!("file has {len} bytes, the header declares {total} of data"),
                     )
                 })?;
                 source = Source::Plain(BufReader::new(File::open(&data_path).at(&data_path)?), 0);
                 source.skip_to(start, &data_path, "data")?;
             } else if byte_skip > 0 {
-                source.skip_to(byte_skip as u64, &data_path, "byte skip")?;
+                // Plain positions are absolute in the file, gzip ones count decompressed bytes.
+                let base = if source.is_gzip() { 0 } else { data_pos };
+                source.skip_to(base + byte_skip as u64, &data_path, "byte skip")?;
             }
-            source.read_exact_or(&mut bytes, &data_path, "data")?;
+            source.read_vec(total, &data_path, "data")?
         }
         NrrdEncoding::Ascii => {
             let mut text = String::new();
             raw.read_to_string(&mut text)
                 .map_err(|e| Error::malformed(&data_path, "data", format!("ascii data is not text: {e}")))?;
+            // Each value takes at least one character and one separator.
+            if text.len() + 1 < 2 * count {
+                return Err(Error::malformed(
+                    &data_path,
+                    "data",
+                    format!(
+                        "{} characters of ascii data cannot hold {count} values",
+                        text.len()
+                    ),
+                ));
+            }
+            let mut bytes = vec![0u8; total];
             parse_ascii(&text, voxel_type, &mut bytes, &data_path)?;
+            bytes
         }
-    }
+    };
     let data = decode_voxels(&bytes, voxel_type, big_endian, dims, channel_axis.unwrap_or(3));
 
     let mut extras = BTreeMap::new();

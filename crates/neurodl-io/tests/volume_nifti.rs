@@ -307,6 +307,13 @@ fn broken_files_are_refused_clearly() {
         "data",
         "file ends",
     );
+    // Dimensions claiming ~2 TB: refused from the file length, nothing allocated.
+    let huge = |b: &mut Vec<u8>| {
+        put_i16(b, DIM + 2, 32000);
+        put_i16(b, DIM + 4, 32000);
+        put_i16(b, DIM + 6, 1000);
+    };
+    malformed(&patched(d, "huge.nii", huge), "data", "file ends");
     malformed(
         &patched(d, "offset.nii", |b| put_f32(b, VOX_OFFSET, 100.0)),
         "vox_offset",
@@ -335,6 +342,13 @@ fn broken_files_are_refused_clearly() {
     let bytes = std::fs::read(&gz).unwrap();
     std::fs::write(&gz, &bytes[..bytes.len() / 2]).unwrap();
     malformed(&gz, "data", "gzip stream ends early");
+    // The same 2 TB claim in a gzip file: the buffer grows only as data arrives.
+    let huge_gz = d.join("huge.nii.gz");
+    let raw = std::fs::read(patched(d, "huge_src.nii", huge)).unwrap();
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut enc, &raw).unwrap();
+    std::fs::write(&huge_gz, enc.finish().unwrap()).unwrap();
+    malformed(&huge_gz, "data", "gzip stream ends early");
     let mut bad = bytes.clone();
     let n = bad.len();
     for b in &mut bad[20..n - 8] {

@@ -103,6 +103,16 @@ fn encodings_endianness_and_detached_data_agree() {
         &[],
     );
     assert_eq!(open_volume(&p).unwrap().data, reference.data);
+    // Attached raw after a skipped line and bytes.
+    let p = dir.path().join("skip.nrrd");
+    let mut data = b"junk line\nXYZ".to_vec();
+    data.extend(raw_i16(false));
+    write(
+        &p,
+        &LPS_HEADER.replace("\n\n", "\nline skip: 1\nbyte skip: 3\n\n"),
+        &data,
+    );
+    assert_eq!(read_nrrd(&p).unwrap().data, reference.data);
 }
 
 #[test]
@@ -257,8 +267,18 @@ fn broken_headers_are_refused_clearly() {
         d,
         "ascii.nrrd",
         &LPS_HEADER.replace("encoding: raw", "encoding: ascii"),
-        b"1 2 x",
+        b"1 2 x 4 5 6 7 8 9 10 11 12",
         "\"x\"",
+    );
+    // A header claiming far more data than the file holds is refused before allocating it.
+    let huge = LPS_HEADER.replace("sizes: 2 3 2", "sizes: 100000 100000 1000");
+    refused(d, "huge.nrrd", &huge, &raw, "file ends");
+    refused(
+        d,
+        "hugegz.nrrd",
+        &huge.replace("encoding: raw", "encoding: gzip"),
+        &gz,
+        "gzip stream ends early",
     );
     refused(
         d,

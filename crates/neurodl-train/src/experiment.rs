@@ -483,7 +483,7 @@ impl DatasetSpec {
 
 /// toml's message with the line number spelled out first and the offending line quoted, so the
 /// user sees file, line and key at a glance.
-fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
+pub(crate) fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
     let message = e.message().trim_end().replace('\n', " ");
     match e.span() {
         Some(span) => {

@@ -38,7 +38,7 @@ pub fn nonzero_bbox(image: ArrayView4<f32>) -> Option<([usize; 3], [usize; 3])> 
             }
         }
     }
-    if start[0] == usize::MAX || shape.iter().any(|s| *s == 0) {
+    if start[0] == usize::MAX || shape.contains(&0) {
         return None;
     }
     Some((start, stop))

@@ -1,6 +1,17 @@
-//! 3-D segmentation, nnU-Net style: fingerprint a labelled dataset, derive a training plan
-//! from it ([`plan`]), train U-Nets under cross-validation by case, predict with sliding
-//! windows, and evaluate with the segmentation metrics of `neurodl-eval`.
+//! 3-D segmentation, nnU-Net style: fingerprint a labelled dataset ([`fingerprint`]), derive a
+//! training plan from it ([`plan`]), preprocess cases and map predictions back ([`data`]),
+//! train U-Nets ([`train`]) under cross-validation by case, predict with sliding windows and
+//! evaluate with the segmentation metrics of `neurodl-eval`.
 
+pub mod data;
+pub mod experiment;
 pub mod fingerprint;
 pub mod plan;
+pub mod predict;
+pub mod record;
+pub mod run;
+pub mod train;
+
+pub use experiment::SegExperiment;
+pub use predict::Segmenter;
+pub use run::{SegProgress, SegRunOptions, SegRunSummary, run_seg_experiment};

@@ -280,15 +280,14 @@ pub fn features_per_stage(n_stages: usize, base: usize, max: usize) -> Vec<usize
 /// heads), doubled for their gradients at the peak of the backward pass, plus weights, their
 /// gradients and AdamW's two moments. Float32 throughout.
 pub fn estimate_training_memory_mib(
-    patch: [usize; 3],
-    strides: &[[usize; 3]],
+    topology: &Topology,
     features: &[usize],
     in_channels: usize,
     n_classes: usize,
-    kernel_sizes: &[[usize; 3]],
     n_conv: usize,
     batch: usize,
 ) -> f64 {
+    let (patch, strides, kernel_sizes) = (topology.patch_size, &topology.strides, &topology.kernel_sizes);
     let mut size = patch.map(|p| p as f64);
     let mut activations = 0.0f64;
     let mut params = 0.0f64;
@@ -383,12 +382,10 @@ pub fn plan(fingerprint: &Fingerprint, settings: &PlanSettings) -> Result<Plan> 
     let estimate = |topo: &Topology, batch: usize| {
         let features = features_per_stage(topo.strides.len(), settings.base_features, settings.max_features);
         estimate_training_memory_mib(
-            topo.patch_size,
-            &topo.strides,
+            topo,
             &features,
             in_channels,
             n_classes,
-            &topo.kernel_sizes,
             settings.n_conv_per_stage,
             batch,
         )

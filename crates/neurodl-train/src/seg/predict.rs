@@ -1,0 +1,141 @@
+//! Whole-scan prediction with a trained U-Net: preprocess as the plan says, sliding-window
+//! inference with Gaussian weighting (and mirroring), softmax, then back onto the input's own
+//! grid, so the written label map has the input's shape and affine.
+//!
+//! A trained model folder holds `plan.json` and `model.safetensors` (the U-Net's `state_dict`
+//! in PyTorch's naming, loadable by nnU-Net's `PlainConvUNet` too).
+
+use std::path::Path;
+
+use burn::tensor::activation::softmax;
+use burn::tensor::{Device, Tensor, TensorData};
+use ndarray::{Array3, Array4};
+use neurodl_io::Volume;
+use neurodl_models::burn;
+use neurodl_models::segmentation::{PlainConvUNet, SlidingWindowConfig, sliding_window_inference};
+
+use super::data::{PreparedCase, prepare_case, restore_labels};
+use super::plan::Plan;
+use super::train::unet_config;
+use crate::error::{Result, TrainError};
+
+/// A trained segmenter: its plan and network.
+pub struct Segmenter {
+    /// The plan it was trained with.
+    pub plan: Plan,
+    /// The network, eval mode, deep supervision off.
+    pub model: PlainConvUNet,
+}
+
+impl Segmenter {
+    /// Loads `plan.json` and `model.safetensors` from a model folder.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let plan_path = dir.join("plan.json");
+        let text = std::fs::read_to_string(&plan_path).map_err(|e| TrainError::io(&plan_path, e))?;
+        let plan: Plan = serde_json::from_str(&text).map_err(|e| TrainError::Config {
+            source_name: plan_path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let device = Device::default();
+        let mut model = unet_config(&plan)
+            .init(&device)
+            .map_err(|e| TrainError::Training(format!("{}: {e}", plan_path.display())))?;
+        model = model
+            .load_pytorch(dir.join("model.safetensors"))
+            .map_err(|e| TrainError::Training(format!("{}: {e}", dir.join("model.safetensors").display())))?;
+        model.set_deep_supervision(false);
+        Ok(Self { plan, model })
+    }
+
+    /// Class probabilities `K × X × Y × Z` on a prepared case's grid.
+    pub fn probabilities(
+        &self,
+        case: &PreparedCase,
+        window: &SlidingWindowConfig,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Array4<f32>> {
+        predict_probabilities(&self.model, case, window, progress)
+    }
+
+    /// Segments one scan (its channels as separate volumes, in the plan's order): a label map
+    /// on the input's grid with its affine.
+    pub fn segment(
+        &self,
+        id: &str,
+        images: &[Volume],
+        window: &SlidingWindowConfig,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Volume> {
+        let prepared = prepare_case(id, images, None, &self.plan)?;
+        let probabilities = self.probabilities(&prepared, window, progress)?;
+        let labels = self.restore(&prepared, &probabilities)?;
+        let mut volume = Volume::from_labels(labels.view(), images[0].affine);
+        volume.meta.description = "neurodl segmentation".into();
+        Ok(volume)
+    }
+
+    /// Maps probabilities on the prepared grid to labels on the original grid.
+    pub fn restore(&self, prepared: &PreparedCase, probabilities: &Array4<f32>) -> Result<Array3<u16>> {
+        let values: Vec<u16> = self.plan.labels.keys().copied().collect();
+        restore_labels(
+            probabilities.view(),
+            prepared.subject.affine(),
+            &prepared.undo,
+            &values,
+        )
+    }
+}
+
+/// The sliding-window settings a plan implies: its patch, nnU-Net's Gaussian, the given step
+/// and, when `mirror`, all three axes.
+pub fn window_config(plan: &Plan, tile_step_size: f64, mirror: bool) -> SlidingWindowConfig {
+    let mut config = SlidingWindowConfig::new(plan.patch_size);
+    config.tile_step_size = tile_step_size;
+    if mirror {
+        config.mirror_axes = vec![0, 1, 2];
+    }
+    config.batch_size = 2;
+    config
+}
+
+/// Class probabilities of an eval-mode model on a prepared case.
+pub fn predict_probabilities(
+    model: &PlainConvUNet,
+    case: &PreparedCase,
+    window: &SlidingWindowConfig,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Array4<f32>> {
+    let device = Device::default();
+    let image = case.subject.image();
+    let shape = [
+        image.shape()[0],
+        image.shape()[1],
+        image.shape()[2],
+        image.shape()[3],
+    ];
+    let volume = Tensor::<4>::from_data(
+        TensorData::new(image.iter().copied().collect::<Vec<f32>>(), shape),
+        &device,
+    );
+    let logits = sliding_window_inference(
+        volume,
+        window,
+        |batch| {
+            Ok(model
+                .forward(batch)?
+                .into_iter()
+                .next()
+                .expect("the full-resolution output"))
+        },
+        progress,
+    )
+    .map_err(|e| TrainError::Training(format!("case {}: {e}", case.subject.id())))?;
+    let probabilities = softmax(logits, 0);
+    let dims = probabilities.dims();
+    let values: Vec<f32> = probabilities
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .map_err(|e| TrainError::Training(format!("reading probabilities back: {e:?}")))?;
+    Ok(Array4::from_shape_vec((dims[0], dims[1], dims[2], dims[3]), values).expect("shape of the tensor"))
+}

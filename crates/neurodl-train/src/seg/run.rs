@@ -1,0 +1,469 @@
+//! A whole segmentation study: fingerprint and plan (or reuse an edited `plan.json`),
+//! preprocess every case once, split into folds by case (checked by `neurodl-eval`'s leakage
+//! guard), train one U-Net per fold with checkpoints, predict each fold's held-out cases on
+//! their original grids, score them, and write the run record:
+//!
+//! ```text
+//! OUT/config.toml  fingerprint.json  plan.json  split.json  environment.json
+//! OUT/fold-1/checkpoints/epoch-NNNN/   (while training)
+//! OUT/fold-1/model/{plan.json, model.safetensors}   (a packaged segmenter for `seg predict`)
+//! OUT/fold-1/history.csv  metrics.csv  predictions/CASE.nii.gz
+//! OUT/metrics.csv  summary.csv  summary.json  plots/  report.html
+//! ```
+//!
+//! A fold whose `metrics.csv` exists is complete and is not redone by `--resume`; a fold with
+//! checkpoints resumes from the newest.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use neurodl_eval::segmentation::{SegMetric, SegmentationConfig, SegmentationEvaluation};
+use neurodl_eval::split::{Fold, Protocol, TrialMeta, check_no_leakage};
+use neurodl_io::write_volume;
+use neurodl_io::{Affine, Volume};
+use neurodl_models::burn::tensor::Device;
+use neurodl_volume::Subject;
+use neurodl_volume::spatial::reorient_to_canonical;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::data::{PreparedCase, SegData, open_dataset, prepare_case, read_case};
+use super::experiment::SegExperiment;
+use super::fingerprint::{LoadedCase, fingerprint_dataset};
+use super::plan::{Fingerprint, Plan, plan};
+use super::predict::{Segmenter, predict_probabilities, window_config};
+use super::train::{SegEpochRecord, SegFitInput, fit_unet, unet_config};
+use crate::checkpoint::CheckpointPlan;
+use crate::error::{Result, TrainError};
+use crate::record::{write_environment, write_json, write_text};
+use crate::rng::{SplitMix64, derive_seed};
+
+/// What a running study reports, for progress bars.
+pub enum SegProgress<'a> {
+    /// Cases fingerprinted or preprocessed so far.
+    Cases {
+        /// `"fingerprint"` or `"preprocess"`.
+        stage: &'static str,
+        /// Done.
+        done: usize,
+        /// Total.
+        total: usize,
+    },
+    /// The plan in use.
+    Planned(&'a Plan),
+    /// A fold starts training.
+    FoldStarted {
+        /// Fold number, from 1.
+        fold: usize,
+        /// Training cases.
+        n_train: usize,
+        /// Held-out cases.
+        n_test: usize,
+        /// Epochs already done (resumed).
+        epochs: usize,
+    },
+    /// An optimiser step finished.
+    Step {
+        /// Step within the epoch, from 1.
+        step: usize,
+        /// Steps per epoch.
+        steps: usize,
+    },
+    /// An epoch finished.
+    Epoch {
+        /// Fold number.
+        fold: usize,
+        /// What happened.
+        record: &'a SegEpochRecord,
+    },
+    /// A held-out case was predicted and scored.
+    Predicted {
+        /// Fold number.
+        fold: usize,
+        /// Done in this fold.
+        done: usize,
+        /// Held-out cases of this fold.
+        total: usize,
+    },
+}
+
+/// How to run a study.
+pub struct SegRunOptions<'a> {
+    /// The run folder.
+    pub out_dir: PathBuf,
+    /// Continue a run in `out_dir` (complete folds are kept, others resume from checkpoints).
+    pub resume: bool,
+    /// Use this plan instead of deriving one (e.g. an edited `plan.json`).
+    pub plan_file: Option<PathBuf>,
+    /// Stop every fold's training after this many epochs of this call (tests of resumption).
+    pub interrupt_after_epochs: Option<usize>,
+    /// Progress callback.
+    pub progress: &'a (dyn Fn(SegProgress<'_>) + Sync),
+}
+
+/// The result of a study.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SegRunSummary {
+    /// Folds that were run (numbers from 1).
+    pub folds: Vec<usize>,
+    /// Whether a fold's training was interrupted (then no metrics for it).
+    pub interrupted: bool,
+    /// Every scored held-out case.
+    pub evaluation: Option<SegmentationEvaluation>,
+}
+
+/// Folds over cases as scikit-learn's `KFold(n_splits, shuffle=True)` allocates them (the
+/// first `n % k` folds one case larger); membership follows neurodl's seeded shuffle.
+pub fn case_folds(n_cases: usize, n_folds: usize, seed: u64) -> Vec<Fold> {
+    let mut order: Vec<usize> = (0..n_cases).collect();
+    SplitMix64::new(seed).shuffle(&mut order);
+    let mut folds = Vec::with_capacity(n_folds);
+    let mut start = 0;
+    for k in 0..n_folds {
+        let size = n_cases / n_folds + usize::from(k < n_cases % n_folds);
+        let mut test: Vec<usize> = order[start..start + size].to_vec();
+        test.sort_unstable();
+        start += size;
+        let train: Vec<usize> = (0..n_cases).filter(|i| test.binary_search(i).is_err()).collect();
+        folds.push(Fold {
+            name: format!("fold-{}", k + 1),
+            group: "all".into(),
+            train,
+            test,
+        });
+    }
+    folds
+}
+
+fn case_meta(ids: &[String]) -> Vec<TrialMeta> {
+    ids.iter()
+        .enumerate()
+        .map(|(i, id)| TrialMeta {
+            subject: id.clone(),
+            session: String::new(),
+            run: String::new(),
+            recording: i as u32,
+            trial: 0,
+            class: 0,
+        })
+        .collect()
+}
+
+/// A case on the RAS grid, for fingerprinting.
+fn load_canonical(data: &SegData, i: usize) -> Result<LoadedCase> {
+    let files = &data.cases[i];
+    let (images, label) = read_case(files)?;
+    let subject = Subject::from_volumes(&files.id, &images, label.as_ref())
+        .map_err(|e| TrainError::Dataset(format!("case {}: {e}", files.id)))?;
+    let (canonical, _) = reorient_to_canonical(&subject);
+    let spacing = canonical.affine().spacing();
+    let (id, image, label, _) = canonical.into_parts();
+    Ok(LoadedCase {
+        id,
+        image,
+        label: label.ok_or_else(|| TrainError::Dataset(format!("case {}: no label", files.id)))?,
+        spacing,
+    })
+}
+
+/// Fingerprints the experiment's dataset.
+pub fn fingerprint_experiment(
+    exp: &SegExperiment,
+    data: &SegData,
+    progress: &(dyn Fn(SegProgress<'_>) + Sync),
+) -> Result<Fingerprint> {
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let total = data.cases.len();
+    fingerprint_dataset(
+        total,
+        |i| {
+            let case = load_canonical(data, i);
+            let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            progress(SegProgress::Cases {
+                stage: "fingerprint",
+                done: d,
+                total,
+            });
+            case
+        },
+        &data.channels,
+        &data.labels,
+        exp.seed,
+    )
+}
+
+fn read_plan(path: &Path) -> Result<Plan> {
+    let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| TrainError::Config {
+        source_name: path.display().to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// Runs the study (see the module doc for what it writes).
+pub fn run_seg_experiment(exp: &SegExperiment, opts: &SegRunOptions<'_>) -> Result<SegRunSummary> {
+    let out = &opts.out_dir;
+    if out.join("config.toml").exists() && !opts.resume {
+        return Err(TrainError::Config {
+            source_name: out.display().to_string(),
+            message: "a run already exists here: pass --resume to continue it or choose another --out".into(),
+        });
+    }
+    let data = open_dataset(exp)?;
+    let ids: Vec<String> = data.cases.iter().map(|c| c.id.clone()).collect();
+    let folds = case_folds(
+        ids.len(),
+        exp.evaluation.n_folds,
+        derive_seed(exp.seed, &[0xF01D]),
+    );
+    let meta = case_meta(&ids);
+    for fold in &folds {
+        check_no_leakage(&Protocol::CrossSubject, &meta, fold)?;
+    }
+
+    let plan_path = out.join("plan.json");
+    let plan = if let Some(p) = &opts.plan_file {
+        read_plan(p)?
+    } else if opts.resume && plan_path.exists() {
+        read_plan(&plan_path)?
+    } else {
+        let fp = fingerprint_experiment(exp, &data, opts.progress)?;
+        std::fs::create_dir_all(out).map_err(|e| TrainError::io(out, e))?;
+        write_json(&out.join("fingerprint.json"), &fp)?;
+        plan(&fp, &exp.plan)?
+    };
+    if plan.in_channels != data.channels.len() || plan.labels.keys().ne(data.labels.keys()) {
+        return Err(TrainError::Config {
+            source_name: "plan.json".into(),
+            message: format!(
+                "the plan is for {} channels and labels {:?}, the dataset has {} and {:?}",
+                plan.in_channels,
+                plan.labels.keys().collect::<Vec<_>>(),
+                data.channels.len(),
+                data.labels.keys().collect::<Vec<_>>()
+            ),
+        });
+    }
+    (opts.progress)(SegProgress::Planned(&plan));
+    std::fs::create_dir_all(out).map_err(|e| TrainError::io(out, e))?;
+    write_text(&out.join("config.toml"), &exp.to_toml_string())?;
+    write_json(&plan_path, &plan)?;
+    write_environment(out)?;
+    let split: Vec<BTreeMap<&str, Vec<&str>>> = folds
+        .iter()
+        .map(|f| {
+            BTreeMap::from([
+                ("train", f.train.iter().map(|&i| ids[i].as_str()).collect()),
+                ("test", f.test.iter().map(|&i| ids[i].as_str()).collect()),
+            ])
+        })
+        .collect();
+    write_json(&out.join("split.json"), &split)?;
+
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let prepared: Vec<PreparedCase> = data
+        .cases
+        .par_iter()
+        .map(|files| {
+            let (images, label) = read_case(files)?;
+            let p = prepare_case(&files.id, &images, label.as_ref(), &plan);
+            let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            (opts.progress)(SegProgress::Cases {
+                stage: "preprocess",
+                done: d,
+                total: data.cases.len(),
+            });
+            p
+        })
+        .collect::<Result<_>>()?;
+
+    let selected: Vec<usize> = if exp.evaluation.folds.is_empty() {
+        (1..=folds.len()).collect()
+    } else {
+        exp.evaluation.folds.clone()
+    };
+    let labels: Vec<u16> = plan.labels.keys().copied().filter(|l| *l != 0).collect();
+    let mut metric_config = SegmentationConfig::new(labels);
+    metric_config.surface_dice_tolerance_mm = exp.evaluation.surface_dice_tolerance_mm;
+    let mut all = SegmentationEvaluation::new(metric_config.clone())?;
+    let mut interrupted = false;
+    let mut histories = Vec::new();
+    for &k in &selected {
+        let fold = &folds[k - 1];
+        let fold_dir = out.join(format!("fold-{k}"));
+        let metrics_path = fold_dir.join("evaluation.json");
+        if opts.resume && metrics_path.exists() {
+            let text =
+                std::fs::read_to_string(&metrics_path).map_err(|e| TrainError::io(&metrics_path, e))?;
+            let eval: SegmentationEvaluation =
+                serde_json::from_str(&text).map_err(|e| TrainError::Checkpoint {
+                    path: metrics_path.clone(),
+                    message: e.to_string(),
+                })?;
+            for c in eval.cases {
+                all.cases.push(c);
+            }
+            histories.push((k, read_history(&fold_dir)?));
+            continue;
+        }
+        let (fitted_model, history, was_interrupted) = {
+            let _rng = crate::fit::lock_backend_rng();
+            let device = Device::default().autodiff();
+            let seed = derive_seed(exp.seed, &[k as u64]);
+            device.seed(seed);
+            let model = unet_config(&plan)
+                .init(&device)
+                .map_err(|e| TrainError::Training(e.to_string()))?;
+            let train: Vec<Subject> = fold.train.iter().map(|&i| prepared[i].subject.clone()).collect();
+            let valid: Vec<Subject> = fold.test.iter().map(|&i| prepared[i].subject.clone()).collect();
+            let checkpoints = fold_dir.join("checkpoints");
+            let resumed = crate::checkpoint::newest_checkpoint(&checkpoints)?
+                .and_then(|p| p.file_name()?.to_str()?.strip_prefix("epoch-")?.parse().ok())
+                .filter(|_| opts.resume)
+                .unwrap_or(0);
+            (opts.progress)(SegProgress::FoldStarted {
+                fold: k,
+                n_train: train.len(),
+                n_test: valid.len(),
+                epochs: resumed,
+            });
+            let on_epoch = |r: &SegEpochRecord| (opts.progress)(SegProgress::Epoch { fold: k, record: r });
+            let on_step = |step, steps| (opts.progress)(SegProgress::Step { step, steps });
+            let fitted = fit_unet(
+                model,
+                &device,
+                SegFitInput {
+                    plan: &plan,
+                    train: Arc::new(train),
+                    valid: Arc::new(valid),
+                    training: &exp.training,
+                    augmentation: &exp.augmentation,
+                    seed,
+                    checkpoint: Some(CheckpointPlan {
+                        dir: checkpoints,
+                        resume: opts.resume,
+                    }),
+                    on_step: &on_step,
+                    on_epoch: &on_epoch,
+                    interrupt_after: opts.interrupt_after_epochs,
+                },
+            )?;
+            (fitted.model, fitted.history, fitted.interrupted)
+        };
+        write_history(&fold_dir, &history)?;
+        histories.push((k, history));
+        if was_interrupted {
+            interrupted = true;
+            continue;
+        }
+        let model_dir = fold_dir.join("model");
+        std::fs::create_dir_all(&model_dir).map_err(|e| TrainError::io(&model_dir, e))?;
+        write_json(&model_dir.join("plan.json"), &plan)?;
+        fitted_model
+            .save_pytorch(model_dir.join("model.safetensors"))
+            .map_err(|e| TrainError::Training(e.to_string()))?;
+        let segmenter = Segmenter {
+            plan: plan.clone(),
+            model: fitted_model,
+        };
+        let window = window_config(&plan, exp.evaluation.tile_step_size, exp.evaluation.mirror);
+        let mut fold_eval = SegmentationEvaluation::new(metric_config.clone())?;
+        let predictions_dir = fold_dir.join("predictions");
+        for (n, &i) in fold.test.iter().enumerate() {
+            let case = &prepared[i];
+            let probabilities = predict_probabilities(&segmenter.model, case, &window, &mut |_, _| {})?;
+            let predicted = segmenter.restore(case, &probabilities)?;
+            let (images, label) = read_case(&data.cases[i])?;
+            let reference = label
+                .expect("training cases are labelled")
+                .to_labels()
+                .map_err(|e| TrainError::Dataset(format!("case {}: label: {e}", ids[i])))?;
+            let affine: Affine = images[0].affine;
+            fold_eval.add_case(&ids[i], predicted.view(), reference.view(), affine.spacing())?;
+            if exp.evaluation.save_predictions {
+                std::fs::create_dir_all(&predictions_dir).map_err(|e| TrainError::io(&predictions_dir, e))?;
+                let volume = Volume::from_labels(predicted.view(), affine);
+                write_volume(&predictions_dir.join(format!("{}.nii.gz", ids[i])), &volume)?;
+            }
+            (opts.progress)(SegProgress::Predicted {
+                fold: k,
+                done: n + 1,
+                total: fold.test.len(),
+            });
+        }
+        write_text(&fold_dir.join("metrics.csv"), &fold_eval.to_csv())?;
+        write_json(&metrics_path, &fold_eval)?;
+        for c in fold_eval.cases {
+            all.cases.push(c);
+        }
+    }
+    let evaluation = if all.cases.is_empty() {
+        None
+    } else {
+        super::record::write_results(out, exp, &plan, &data, &all, &histories)?;
+        Some(all)
+    };
+    Ok(SegRunSummary {
+        folds: selected,
+        interrupted,
+        evaluation,
+    })
+}
+
+const HISTORY_HEADER: &str = "epoch,lr,train_loss,valid_loss,valid_dice,seconds";
+
+fn write_history(fold_dir: &Path, history: &[SegEpochRecord]) -> Result<()> {
+    std::fs::create_dir_all(fold_dir).map_err(|e| TrainError::io(fold_dir, e))?;
+    let mut text = format!("{HISTORY_HEADER}\n");
+    for r in history {
+        let dice: Vec<String> = r.valid_dice.iter().map(|d| format!("{d:.6}")).collect();
+        text.push_str(&format!(
+            "{},{},{:.6},{},{},{:.3}\n",
+            r.epoch,
+            r.lr,
+            r.train_loss,
+            r.valid_loss.map_or(String::new(), |v| format!("{v:.6}")),
+            dice.join(";"),
+            r.seconds
+        ));
+    }
+    write_text(&fold_dir.join("history.csv"), &text)?;
+    write_json(&fold_dir.join("history.json"), &history)
+}
+
+fn read_history(fold_dir: &Path) -> Result<Vec<SegEpochRecord>> {
+    let path = fold_dir.join("history.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| TrainError::io(&path, e))?;
+    serde_json::from_str(&text).map_err(|e| TrainError::Checkpoint {
+        path,
+        message: e.to_string(),
+    })
+}
+
+/// The metrics a summary reports first (Dice and HD95 per label).
+pub const HEADLINE: [SegMetric; 2] = [SegMetric::Dice, SegMetric::Hd95Mm];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn case_folds_partition_the_cases_like_kfold() {
+        let folds = case_folds(11, 5, 7);
+        let sizes: Vec<usize> = folds.iter().map(|f| f.test.len()).collect();
+        assert_eq!(sizes, vec![3, 2, 2, 2, 2]);
+        let mut all: Vec<usize> = folds.iter().flat_map(|f| f.test.clone()).collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..11).collect::<Vec<_>>());
+        let ids: Vec<String> = (0..11).map(|i| format!("case_{i}")).collect();
+        for f in &folds {
+            check_no_leakage(&Protocol::CrossSubject, &case_meta(&ids), f).unwrap();
+        }
+        // A fold that puts a case on both sides is refused by the guard, by name.
+        let mut bad = folds[0].clone();
+        bad.train.push(bad.test[0]);
+        bad.train.sort_unstable();
+        assert!(check_no_leakage(&Protocol::CrossSubject, &case_meta(&ids), &bad).is_err());
+    }
+}

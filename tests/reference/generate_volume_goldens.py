@@ -11,6 +11,10 @@ Files:
 
 * shared data (``../shared/data`` or ``--data``): three MSD hippocampus cases (image and
   label), ``mri/single_subject/bet.nii.gz``, and the four NRRD tumour files;
+* tiny NIfTI-1 fixtures written here field by field (``tests/golden/volume_io/fixtures``,
+  a few hundred bytes each): qform-only oblique with qfac -1, neither form (nibabel's
+  fallback affine), qfac 0, scl_slope/scl_inter, big-endian sform (code 4) beside a
+  different qform, big-endian 4-D;
 * nibabel's own test images from the installed wheel (``nibabel/tests/data``): big-endian
   NIfTI-1 (``anatomical.nii``, ``reoriented_anat_moved.nii``), 4-D (``example4d.nii.gz``,
   ``functional.nii``), NIfTI-2 (``example_nifti2.nii.gz``) and sform-only
@@ -159,8 +163,67 @@ def nrrd_record(path: Path, name: str) -> dict:
     return rec
 
 
-def generate(data_dir: Path) -> dict:
+FIXTURES = REPO_ROOT / "tests" / "golden" / "volume_io" / "fixtures"
+
+
+def fixture_bytes() -> dict[str, bytes]:
+    """Tiny NIfTI-1 files with the header cases real files lack, written field by field
+    with nibabel's header class (``write_to``) so every field is exactly as set here."""
+    rng_data = np.arange(4 * 5 * 6, dtype=np.float64).reshape(4, 5, 6, order="F") - 40.0
+    c, s = np.cos(0.35), np.sin(0.35)
+    oblique = np.array([[c * 2, -s * 3, 0, 10.0], [s * 2, c * 3, 0, -20.0], [0, 0, -4.0, 30.0], [0, 0, 0, 1]])
+    out = {}
+
+    def make(name, dtype, edit, endian="<", data=rng_data):
+        hdr = nib.Nifti1Header(endianness=endian)
+        hdr.set_data_shape(data.shape)
+        hdr.set_data_dtype(dtype)
+        edit(hdr)
+        hdr["vox_offset"] = 352
+        raw = hdr.binaryblock + b"\0" * 4 + np.asarray(data, dtype=np.dtype(dtype).newbyteorder(endian)).tobytes(order="F")
+        out[name] = raw
+
+    def qform_only(h):
+        h.set_qform(oblique, code=1)  # z flipped: qfac -1
+        h.set_sform(None, code=0)
+
+    def neither(h):
+        h.set_zooms((2.0, 3.0, 4.0))
+        h["qform_code"] = 0
+        h["sform_code"] = 0
+
+    def qfac0(h):
+        h.set_qform(np.diag([2.0, 3.0, 4.0, 1.0]), code=1)
+        h.set_sform(None, code=0)
+        h["pixdim"][0] = 0  # nibabel reads qfac 0 as 1
+
+    def scaled(h):
+        h.set_sform(np.diag([1.0, 1.0, 1.0, 1.0]), code=2)
+        h["scl_slope"] = 0.5
+        h["scl_inter"] = 10.0
+
+    def sform_wins(h):
+        h.set_qform(np.diag([5.0, 5.0, 5.0, 1.0]), code=1)
+        h.set_sform(oblique, code=4)
+
+    make("qform_only_oblique.nii", np.int16, qform_only)
+    make("neither.nii", np.uint8, neither, data=rng_data + 40)
+    make("qfac0.nii", np.int16, qfac0)
+    make("scaled_slope.nii", np.int16, scaled)
+    make("big_endian_sform_mni.nii", np.float32, sform_wins, endian=">")
+    make("big_endian_4d_u16.nii", np.uint16, scaled, endian=">", data=np.arange(3 * 4 * 2 * 5).reshape(3, 4, 2, 5))
+    return out
+
+
+def generate(data_dir: Path, write_fixtures: bool = True) -> dict:
     records = []
+    fixtures = fixture_bytes()
+    if write_fixtures:
+        FIXTURES.mkdir(parents=True, exist_ok=True)
+        for name, raw in fixtures.items():
+            (FIXTURES / name).write_bytes(raw)
+    for name in sorted(fixtures):
+        records.append(nifti_record(FIXTURES / name, "fixture:" + name))
     for rel in SHARED_NIFTI:
         records.append(nifti_record(data_dir / rel, "shared:" + rel))
     for rel in SHARED_NRRD:
@@ -259,11 +322,14 @@ def main() -> int:
     args = ap.parse_args()
     if args.verify_written:
         return verify_written(args.verify_written)
-    golden = generate(args.data.resolve())
+    golden = generate(args.data.resolve(), write_fixtures=not args.check)
     text = json.dumps(golden, indent=1) + "\n"
     if args.check:
         committed = json.loads(OUT.read_text())
         diffs = differences(committed, golden)
+        for name, raw in fixture_bytes().items():
+            if (FIXTURES / name).read_bytes() != raw:
+                diffs.append(f"fixture {name}: committed bytes differ")
         for d in diffs[:50]:
             print(d)
         print(f"{len(diffs)} differences" if diffs else "goldens match")

@@ -1,7 +1,10 @@
 //! Volume reading against nibabel 5.3.2 (NIfTI) and SimpleITK 2.5.7 (NRRD).
 //!
 //! `tests/golden/volume_io/volumes.json` was written by
-//! `tests/reference/generate_volume_goldens.py`: for real files (MSD hippocampus cases,
+//! `tests/reference/generate_volume_goldens.py`: for tiny header-case fixtures it wrote
+//! with nibabel (`fixtures/`: qform-only oblique with qfac -1, neither form, qfac 0,
+//! scl_slope, big-endian sform code 4 beside a different qform, big-endian 4-D), for real
+//! files (MSD hippocampus cases,
 //! a brain-extracted T1, NRRD tumour scans) and nibabel's own test images (big-endian,
 //! 4-D, NIfTI-2, sform-only), the reference's affine, axis codes, shape, stored dtype,
 //! scaling, xform codes, fifteen voxels and the sum / sum of squares of all stored values.
@@ -162,7 +165,9 @@ fn reads_match_nibabel_and_simpleitk() {
     let mut bad = Vec::new();
     for rec in golden["records"].as_array().unwrap() {
         let name = rec["name"].as_str().unwrap();
-        let path = if let Some(rel) = name.strip_prefix("shared:") {
+        let path = if let Some(rel) = name.strip_prefix("fixture:") {
+            repo_root().join("tests/golden/volume_io/fixtures").join(rel)
+        } else if let Some(rel) = name.strip_prefix("shared:") {
             match &shared {
                 Some(d) => d.join(rel),
                 None => continue,
@@ -197,6 +202,7 @@ fn golden_files_round_trip_exactly() {
     for (i, rec) in golden["records"].as_array().unwrap().iter().enumerate() {
         let name = rec["name"].as_str().unwrap();
         let path = match (name.split_once(':').unwrap(), &shared, &nib) {
+            (("fixture", rel), _, _) => repo_root().join("tests/golden/volume_io/fixtures").join(rel),
             (("shared", rel), Some(d), _) => d.join(rel),
             (("nibabel", rel), _, Some(d)) => d.join(rel),
             _ => continue,

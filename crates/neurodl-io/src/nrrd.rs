@@ -96,6 +96,9 @@ fn type_name(t: VoxelType) -> &'static str {
     }
 }
 
+/// gzip level for written files: 1, nibabel's default (a 3.6 MB T1 writes in 132 ms instead
+/// of 184 ms at level 6).
+const GZIP_LEVEL: u32 = 1;
 const SPATIAL_KINDS: [&str; 2] = ["domain", "space"];
 const MAX_HEADER_BYTES: usize = 1 << 20;
 
@@ -709,7 +712,7 @@ pub fn write_nrrd_with(path: &Path, volume: &Volume, encoding: NrrdEncoding) -> 
         match encoding {
             NrrdEncoding::Raw => encode_voxels(&volume.data, big_endian, channel_first, out).at(at),
             NrrdEncoding::Gzip => {
-                let mut enc = GzEncoder::new(out, Compression::new(6));
+                let mut enc = GzEncoder::new(out, Compression::new(GZIP_LEVEL));
                 encode_voxels(&volume.data, big_endian, channel_first, &mut enc).at(at)?;
                 enc.finish().at(at).map(|_| ())
             }

@@ -78,6 +78,9 @@ enum Command {
     /// EEG decoding from flags alone: cross-validate decoders, train one for later use, predict.
     #[command(subcommand)]
     Eeg(EegCommand),
+    /// 3-D image segmentation (MRI, microscopy), nnU-Net style: plan, train, predict, evaluate.
+    #[command(subcommand)]
+    Seg(SegCommand),
     /// The main job on a fresh clone with no data: simulate a two-class motor-imagery BIDS
     /// dataset, then preprocess it, cross-validate ShallowFBCSPNet and the Riemannian and CSP
     /// baselines within subject, and print the results and where the report is.
@@ -143,6 +146,32 @@ enum EegCommand {
     Predict(commands::eeg::PredictArgs),
 }
 
+/// 3-D image segmentation, nnU-Net style: plan from a dataset fingerprint, train U-Nets under
+/// cross-validation by case, predict whole scans with sliding windows, evaluate.
+#[derive(Subcommand)]
+enum SegCommand {
+    /// Fingerprint a labelled dataset and derive a training plan (JSON, editable).
+    #[command(
+        after_help = "Example:\n  neurodl seg plan examples/experiments/msd_hippocampus.toml --out plan.json"
+    )]
+    Plan(commands::seg::PlanArgs),
+    /// Plan, preprocess, train and cross-validate; writes a run record with a report.
+    #[command(
+        after_help = "Examples:\n  neurodl seg train examples/experiments/msd_hippocampus.toml --out runs/hippocampus\n  neurodl seg train exp.toml --out runs/h --resume         # after a kill: continue from the last epoch\n  neurodl seg train exp.toml --plan edited_plan.json"
+    )]
+    Train(commands::seg::TrainArgs),
+    /// Segment scans with a trained model; outputs keep their input's grid and affine.
+    #[command(
+        after_help = "Example:\n  neurodl seg predict runs/hippocampus/fold-1/model scan.nii.gz --out predictions/"
+    )]
+    Predict(commands::seg::PredictArgs),
+    /// Score predicted label maps against references (Dice, HD95, surface Dice, ...).
+    #[command(
+        after_help = "Example:\n  neurodl seg evaluate predictions/ labels/ --labels 1,2 --csv metrics.csv"
+    )]
+    Evaluate(commands::seg::EvaluateArgs),
+}
+
 fn main() -> ExitCode {
     // Parsed through `ArgMatches` so `preprocess` can apply its step flags in command-line order.
     let matches = Cli::command().get_matches();
@@ -164,6 +193,10 @@ fn main() -> ExitCode {
         Command::Eeg(EegCommand::Evaluate(args)) => commands::eeg::evaluate(&args),
         Command::Eeg(EegCommand::Train(args)) => commands::eeg::train(&args),
         Command::Eeg(EegCommand::Predict(args)) => commands::eeg::predict(&args),
+        Command::Seg(SegCommand::Plan(args)) => commands::seg::plan_command(&args),
+        Command::Seg(SegCommand::Train(args)) => commands::seg::train(&args),
+        Command::Seg(SegCommand::Predict(args)) => commands::seg::predict(&args),
+        Command::Seg(SegCommand::Evaluate(args)) => commands::seg::evaluate(&args),
         Command::Demo(args) => commands::demo::run(&args),
         Command::Simulate(args) => commands::simulate::run(&args),
         Command::Models {

@@ -7,4 +7,5 @@ pub mod info;
 pub mod models;
 pub mod preprocess;
 pub mod run;
+pub mod seg;
 pub mod simulate;

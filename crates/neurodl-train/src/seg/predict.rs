@@ -69,9 +69,7 @@ impl Segmenter {
         let prepared = prepare_case(id, images, None, &self.plan)?;
         let probabilities = self.probabilities(&prepared, window, progress)?;
         let labels = self.restore(&prepared, &probabilities)?;
-        let mut volume = Volume::from_labels(labels.view(), images[0].affine);
-        volume.meta.description = "neurodl segmentation".into();
-        Ok(volume)
+        Ok(label_volume_like(&labels, &images[0]))
     }
 
     /// Maps probabilities on the prepared grid to labels on the original grid.
@@ -84,6 +82,34 @@ impl Segmenter {
             &values,
         )
     }
+}
+
+/// A label map on `image`'s grid as a volume that keeps the image's header geometry (NIfTI
+/// qform/sform codes, quaternion, units, format version; NRRD space), so viewers overlay
+/// the two exactly.
+pub fn label_volume_like(labels: &Array3<u16>, image: &Volume) -> Volume {
+    const GEOMETRY: [&str; 12] = [
+        "nifti.version",
+        "nifti.qform_code",
+        "nifti.sform_code",
+        "nifti.quatern",
+        "nifti.qoffset",
+        "nifti.pixdim",
+        "nifti.srow_x",
+        "nifti.srow_y",
+        "nifti.srow_z",
+        "nifti.xyzt_units",
+        "nrrd.space",
+        "nrrd.endian",
+    ];
+    let mut volume = Volume::from_labels(labels.view(), image.affine);
+    for key in GEOMETRY {
+        if let Some(v) = image.meta.extras.get(key) {
+            volume.meta.extras.insert(key.to_string(), v.clone());
+        }
+    }
+    volume.meta.description = "neurodl segmentation".into();
+    volume
 }
 
 /// The sliding-window settings a plan implies: its patch, nnU-Net's Gaussian, the given step

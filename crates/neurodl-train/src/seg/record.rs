@@ -137,6 +137,7 @@ pub fn write_results(
 
     report.section("Learning curves");
     let plots = out.join("plots");
+    std::fs::create_dir_all(&plots).map_err(|e| TrainError::io(&plots, e))?;
     for (k, history) in histories {
         if history.is_empty() {
             continue;

@@ -20,8 +20,8 @@ use std::sync::Arc;
 
 use neurodl_eval::segmentation::{SegMetric, SegmentationConfig, SegmentationEvaluation};
 use neurodl_eval::split::{Fold, Protocol, TrialMeta, check_no_leakage};
+use neurodl_io::Affine;
 use neurodl_io::write_volume;
-use neurodl_io::{Affine, Volume};
 use neurodl_models::burn::tensor::Device;
 use neurodl_volume::Subject;
 use neurodl_volume::spatial::reorient_to_canonical;
@@ -32,7 +32,7 @@ use super::data::{PreparedCase, SegData, open_dataset, prepare_case, read_case};
 use super::experiment::SegExperiment;
 use super::fingerprint::{LoadedCase, fingerprint_dataset};
 use super::plan::{Fingerprint, Plan, plan};
-use super::predict::{Segmenter, predict_probabilities, window_config};
+use super::predict::{Segmenter, label_volume_like, predict_probabilities, window_config};
 use super::train::{SegEpochRecord, SegFitInput, fit_unet, unet_config};
 use crate::checkpoint::CheckpointPlan;
 use crate::error::{Result, TrainError};
@@ -383,7 +383,7 @@ pub fn run_seg_experiment(exp: &SegExperiment, opts: &SegRunOptions<'_>) -> Resu
             fold_eval.add_case(&ids[i], predicted.view(), reference.view(), affine.spacing())?;
             if exp.evaluation.save_predictions {
                 std::fs::create_dir_all(&predictions_dir).map_err(|e| TrainError::io(&predictions_dir, e))?;
-                let volume = Volume::from_labels(predicted.view(), affine);
+                let volume = label_volume_like(&predicted, &images[0]);
                 write_volume(&predictions_dir.join(format!("{}.nii.gz", ids[i])), &volume)?;
             }
             (opts.progress)(SegProgress::Predicted {

@@ -1,0 +1,374 @@
+//! `neurodl seg plan|train|predict|evaluate`: nnU-Net-style 3-D segmentation.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use neurodl_eval::segmentation::{MetricSummary, SegMetric, SegmentationConfig, SegmentationEvaluation};
+use neurodl_io::{VolumeDataset, open_volume, write_volume};
+use neurodl_train::seg::data::open_dataset;
+use neurodl_train::seg::plan::{Plan, plan};
+use neurodl_train::seg::predict::window_config;
+use neurodl_train::seg::run::fingerprint_experiment;
+use neurodl_train::seg::{SegExperiment, SegProgress, SegRunOptions, Segmenter, run_seg_experiment};
+
+/// Arguments of `neurodl seg plan`.
+#[derive(clap::Args)]
+pub struct PlanArgs {
+    /// The segmentation experiment file (TOML); its [dataset] and [plan] tables are used.
+    pub experiment: PathBuf,
+    /// Where to write the plan (JSON; edit it and pass it to `seg train --plan`).
+    #[arg(long, value_name = "FILE", default_value = "plan.json")]
+    pub out: PathBuf,
+}
+
+/// Arguments of `neurodl seg train`.
+#[derive(clap::Args)]
+pub struct TrainArgs {
+    /// The segmentation experiment file (TOML). See examples/experiments/msd_hippocampus.toml.
+    pub experiment: PathBuf,
+    /// The run folder (default: runs/<experiment name>).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Continue an interrupted run in --out: finished folds are kept, an interrupted training
+    /// resumes from its last epoch checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Train with this plan (e.g. an edited `seg plan` output) instead of deriving one.
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+    /// Print the resolved experiment (defaults filled in) as TOML and exit.
+    #[arg(long)]
+    pub print_experiment: bool,
+}
+
+/// Arguments of `neurodl seg predict`.
+#[derive(clap::Args)]
+pub struct PredictArgs {
+    /// A trained model folder (`RUN/fold-N/model`: plan.json + model.safetensors).
+    pub model: PathBuf,
+    /// Scans to segment: image files (single-channel plans) or dataset folders (every case's
+    /// images, training and test).
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Output folder; each prediction is written as CASE.nii.gz with its input's affine.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Sliding-window step as a fraction of the patch.
+    #[arg(long, default_value_t = 0.5)]
+    pub step: f64,
+    /// Skip the mirroring test-time augmentation (8x faster, slightly less accurate).
+    #[arg(long)]
+    pub no_mirror: bool,
+}
+
+/// Arguments of `neurodl seg evaluate`.
+#[derive(clap::Args)]
+pub struct EvaluateArgs {
+    /// Folder of predicted label maps.
+    pub predictions: PathBuf,
+    /// Folder of reference label maps, matched by file name.
+    pub references: PathBuf,
+    /// Labels to score (default: every non-zero label found in the references).
+    #[arg(long, value_delimiter = ',')]
+    pub labels: Vec<u16>,
+    /// Tolerance of the normalised surface Dice, mm.
+    #[arg(long, default_value_t = 1.0)]
+    pub tolerance: f64,
+    /// Write per-case metrics to this CSV file.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+}
+
+fn bar() -> ProgressBar {
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+fn describe_plan(p: &Plan) -> String {
+    format!(
+        "plan: spacing {:?} mm, median shape {:?}, patch {:?}, batch {}, {} stages {:?} features, ~{:.0} MiB per step",
+        p.spacing,
+        p.median_shape,
+        p.patch_size,
+        p.batch_size,
+        p.network.n_stages,
+        p.network.features_per_stage,
+        p.estimated_memory_mib
+    )
+}
+
+/// `neurodl seg plan`.
+pub fn plan_command(args: &PlanArgs) -> Result<()> {
+    let exp = SegExperiment::from_file(&args.experiment)?;
+    let data = open_dataset(&exp)?;
+    let bar = bar();
+    let fp = fingerprint_experiment(&exp, &data, &|p| {
+        if let SegProgress::Cases { done, total, .. } = p {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+            bar.set_message("fingerprinting");
+        }
+    })?;
+    bar.finish_and_clear();
+    let plan = plan(&fp, &exp.plan)?;
+    neurodl_train::record::write_json(&args.out, &plan)?;
+    println!("{}", describe_plan(&plan));
+    println!("wrote {}", args.out.display());
+    Ok(())
+}
+
+/// `neurodl seg train`.
+pub fn train(args: &TrainArgs) -> Result<()> {
+    let exp = SegExperiment::from_file(&args.experiment)?;
+    if args.print_experiment {
+        print!("{}", exp.to_toml_string());
+        return Ok(());
+    }
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new("runs").join(&exp.name));
+    let bar = bar();
+    let plain = bar.is_hidden();
+    let say = |line: String| {
+        if plain {
+            eprintln!("{line}")
+        } else {
+            bar.println(line)
+        }
+    };
+    let lock = Mutex::new(());
+    let progress = |p: SegProgress<'_>| {
+        let _guard = lock.lock();
+        match p {
+            SegProgress::Cases { stage, done, total } => {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+                bar.set_message(stage);
+            }
+            SegProgress::Planned(plan) => say(describe_plan(plan)),
+            SegProgress::FoldStarted {
+                fold,
+                n_train,
+                n_test,
+                epochs,
+            } => {
+                say(format!(
+                    "fold {fold}: {n_train} training cases, {n_test} held out{}",
+                    if epochs > 0 {
+                        format!(", resuming after epoch {epochs}")
+                    } else {
+                        String::new()
+                    }
+                ));
+                bar.set_message(format!("fold {fold}"));
+            }
+            SegProgress::Step { step, steps } => {
+                bar.set_length(steps as u64);
+                bar.set_position(step as u64);
+            }
+            SegProgress::Epoch { fold, record } => {
+                let dice: Vec<String> = record.valid_dice.iter().map(|d| format!("{d:.3}")).collect();
+                let line = format!(
+                    "fold {fold} epoch {:>4}  lr {:.5}  train loss {:.4}  valid loss {}  pseudo-Dice [{}]  {:.1} s",
+                    record.epoch,
+                    record.lr,
+                    record.train_loss,
+                    record.valid_loss.map_or("-".into(), |v| format!("{v:.4}")),
+                    dice.join(", "),
+                    record.seconds
+                );
+                say(line);
+            }
+            SegProgress::Predicted { fold, done, total } => {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+                bar.set_message(format!("fold {fold}: predicting held-out cases"));
+            }
+        }
+    };
+    let summary = run_seg_experiment(
+        &exp,
+        &SegRunOptions {
+            out_dir: out.clone(),
+            resume: args.resume,
+            plan_file: args.plan.clone(),
+            interrupt_after_epochs: None,
+            progress: &progress,
+        },
+    )?;
+    bar.finish_and_clear();
+    if let Some(eval) = &summary.evaluation {
+        print_statistics(&eval.statistics(), None);
+    }
+    println!("run record: {}", out.display());
+    Ok(())
+}
+
+fn print_statistics(stats: &[MetricSummary], names: Option<&BTreeMap<u16, String>>) {
+    println!(
+        "{:<16} {:>18} {:>10} {:>18} {:>10} {:>8}",
+        "label", "Dice mean ± sd", "median", "HD95 mm mean ± sd", "median", "missed"
+    );
+    let labels: Vec<u16> = {
+        let mut l: Vec<u16> = stats.iter().map(|s| s.label).collect();
+        l.dedup();
+        l
+    };
+    for label in labels {
+        let get = |m: SegMetric| stats.iter().find(|s| s.label == label && s.metric == m);
+        let (Some(d), Some(h)) = (get(SegMetric::Dice), get(SegMetric::Hd95Mm)) else {
+            continue;
+        };
+        let name = names
+            .and_then(|n| n.get(&label))
+            .map_or(label.to_string(), |n| format!("{label} {n}"));
+        println!(
+            "{:<16} {:>18} {:>10.3} {:>18} {:>10.2} {:>8}",
+            name,
+            format!("{:.3} ± {:.3}", d.mean, d.sd.unwrap_or(f64::NAN)),
+            d.median,
+            format!("{:.2} ± {:.2}", h.mean, h.sd.unwrap_or(f64::NAN)),
+            h.median,
+            d.n_missed
+        );
+    }
+}
+
+fn case_id(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    for ext in [".nii.gz", ".nii", ".nrrd", ".nhdr"] {
+        if let Some(stem) = name.strip_suffix(ext) {
+            return stem.to_string();
+        }
+    }
+    name
+}
+
+/// `neurodl seg predict`.
+pub fn predict(args: &PredictArgs) -> Result<()> {
+    let segmenter =
+        Segmenter::load(&args.model).with_context(|| format!("loading {}", args.model.display()))?;
+    let window = window_config(&segmenter.plan, args.step, !args.no_mirror);
+    let mut cases: Vec<(String, Vec<PathBuf>)> = Vec::new();
+    for input in &args.inputs {
+        if input.is_dir() {
+            let ds = VolumeDataset::open(input)?;
+            for c in ds.cases.iter().chain(&ds.test_cases) {
+                cases.push((c.id.clone(), c.images.clone()));
+            }
+        } else {
+            if segmenter.plan.in_channels != 1 {
+                bail!(
+                    "{}: the model takes {} channels; pass a dataset folder whose cases list them",
+                    input.display(),
+                    segmenter.plan.in_channels
+                );
+            }
+            cases.push((case_id(input), vec![input.clone()]));
+        }
+    }
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let bar = bar();
+    bar.set_length(cases.len() as u64);
+    for (id, files) in &cases {
+        bar.set_message(id.clone());
+        let images = files
+            .iter()
+            .map(|f| open_volume(f))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let volume = segmenter.segment(id, &images, &window, &mut |_, _| {})?;
+        let path = args.out.join(format!("{id}.nii.gz"));
+        write_volume(&path, &volume)?;
+        bar.inc(1);
+        bar.println(format!("{id}: {}", path.display()));
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
+/// `neurodl seg evaluate`.
+pub fn evaluate(args: &EvaluateArgs) -> Result<()> {
+    let list = |dir: &Path| -> Result<BTreeMap<String, PathBuf>> {
+        let mut out = BTreeMap::new();
+        for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+            let path = entry?.path();
+            if path.is_file()
+                && !case_id(&path).is_empty()
+                && case_id(&path) != path.file_name().unwrap_or_default().to_string_lossy()
+            {
+                out.insert(case_id(&path), path);
+            }
+        }
+        Ok(out)
+    };
+    let predictions = list(&args.predictions)?;
+    let references = list(&args.references)?;
+    let missing: Vec<&String> = references
+        .keys()
+        .filter(|k| !predictions.contains_key(*k))
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "{} reference case(s) have no prediction in {}: {}",
+            missing.len(),
+            args.predictions.display(),
+            missing
+                .iter()
+                .take(10)
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if references.is_empty() {
+        bail!(
+            "{}: no label maps (.nii, .nii.gz, .nrrd, .nhdr)",
+            args.references.display()
+        );
+    }
+    let mut loaded = Vec::new();
+    let mut found = std::collections::BTreeSet::new();
+    for (id, ref_path) in &references {
+        let reference = open_volume(ref_path)?;
+        let prediction = open_volume(&predictions[id])?;
+        let spacing = reference.spacing();
+        let r = reference
+            .to_labels()
+            .with_context(|| format!("{}", ref_path.display()))?;
+        let p = prediction
+            .to_labels()
+            .with_context(|| format!("{}", predictions[id].display()))?;
+        found.extend(r.iter().copied().filter(|v| *v != 0));
+        loaded.push((id.clone(), p, r, spacing));
+    }
+    let labels = if args.labels.is_empty() {
+        found.into_iter().collect()
+    } else {
+        args.labels.clone()
+    };
+    let mut config = SegmentationConfig::new(labels);
+    config.surface_dice_tolerance_mm = args.tolerance;
+    let mut eval = SegmentationEvaluation::new(config)?;
+    for (id, p, r, spacing) in &loaded {
+        eval.add_case(id.clone(), p.view(), r.view(), *spacing)
+            .with_context(|| format!("case {id}"))?;
+    }
+    print_statistics(&eval.statistics(), None);
+    if let Some(csv) = &args.csv {
+        neurodl_train::record::write_text(csv, &eval.to_csv())?;
+        println!("per-case metrics: {}", csv.display());
+    }
+    Ok(())
+}

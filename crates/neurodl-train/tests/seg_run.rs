@@ -1,0 +1,337 @@
+//! The segmentation study end to end on a tiny synthetic dataset (6 cases of about
+//! 16 × 16 × 12 voxels, see `seg_support`): the run record's files, predictions back on each
+//! input's own grid bit for bit, the plan file round trip, resumption after an interrupt
+//! reproducing an uninterrupted run exactly, and the errors on bad input.
+
+mod seg_support;
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use neurodl_eval::segmentation::{SegMetric, SegmentationEvaluation};
+use neurodl_io::{open_volume, write_volume};
+use neurodl_train::TrainError;
+use neurodl_train::seg::plan::{Fingerprint, Plan, plan};
+use neurodl_train::seg::predict::window_config;
+use neurodl_train::seg::{
+    SegExperiment, SegProgress, SegRunOptions, SegRunSummary, Segmenter, run_seg_experiment,
+};
+use seg_support::{NO_AUGMENTATION, experiment_toml, write_dataset};
+
+fn experiment(root: &Path, augmentation: &str) -> SegExperiment {
+    SegExperiment::from_toml_str(&experiment_toml(root, augmentation), "tiny-seg.toml")
+        .expect("experiment parses")
+}
+
+fn run(
+    exp: &SegExperiment,
+    out: &Path,
+    resume: bool,
+    interrupt: Option<usize>,
+    progress: &(dyn Fn(SegProgress<'_>) + Sync),
+) -> Result<SegRunSummary, TrainError> {
+    run_seg_experiment(
+        exp,
+        &SegRunOptions {
+            out_dir: out.to_path_buf(),
+            resume,
+            plan_file: None,
+            interrupt_after_epochs: interrupt,
+            progress,
+        },
+    )
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The epoch records without their wall-clock `seconds`, the one field allowed to differ.
+fn history_without_time(path: &Path) -> serde_json::Value {
+    let mut history = json(path);
+    for record in history.as_array_mut().expect("a list of epochs") {
+        record.as_object_mut().expect("an epoch record").remove("seconds");
+    }
+    history
+}
+
+#[test]
+fn one_fold_trains_predicts_on_the_original_grids_and_resumes_exactly() {
+    let started = std::time::Instant::now();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_dataset(&data);
+    // nnU-Net's default augmentation: resumption must reproduce its random draws too.
+    let exp = experiment(&data, "");
+
+    // B: uninterrupted.
+    let b = tmp.path().join("B");
+    let summary = run(&exp, &b, false, None, &|_| {}).expect("the run succeeds");
+    assert_eq!(summary.folds, vec![1]);
+    assert!(!summary.interrupted);
+    let evaluation = summary.evaluation.expect("fold 1 is scored");
+
+    // The held-out cases are fold 1's test list, none of which it trained on.
+    let split = json(&b.join("split.json"));
+    let ids = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect()
+    };
+    let test = ids(&split[0]["test"]);
+    let train = ids(&split[0]["train"]);
+    eprintln!("fold 1 holds out {test:?}");
+    assert_eq!(test.len(), 2, "6 cases in 3 folds");
+    assert_eq!(train.len(), 4);
+    assert!(test.iter().all(|t| !train.contains(t)));
+    let scored: Vec<&str> = evaluation.cases.iter().map(|c| c.case_id.as_str()).collect();
+    assert_eq!(scored, test.iter().map(String::as_str).collect::<Vec<_>>());
+
+    for file in [
+        "config.toml",
+        "fingerprint.json",
+        "plan.json",
+        "split.json",
+        "environment.json",
+        "metrics.csv",
+        "summary.csv",
+        "summary.json",
+        "report.html",
+        "plots/curves-fold-1.png",
+        "fold-1/history.csv",
+        "fold-1/history.json",
+        "fold-1/metrics.csv",
+        "fold-1/evaluation.json",
+        "fold-1/model/plan.json",
+        "fold-1/model/model.safetensors",
+        "fold-1/checkpoints",
+    ] {
+        assert!(b.join(file).exists(), "{file} is missing from the run record");
+    }
+    assert!(!b.join("fold-2").exists(), "only fold 1 was asked for");
+    let report = std::fs::read_to_string(b.join("report.html")).unwrap();
+    assert!(
+        report.contains("tiny-seg") && report.contains("Dice"),
+        "report.html lacks the results"
+    );
+
+    // metrics.csv: a header and one row per held-out case and foreground label.
+    let csv = std::fs::read_to_string(b.join("metrics.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert!(rows[0].starts_with("case_id,label,status"), "{}", rows[0]);
+    assert_eq!(rows.len(), 1 + 2 * 2, "{csv}");
+    let summary_csv = std::fs::read_to_string(b.join("summary.csv")).unwrap();
+    assert!(
+        summary_csv.lines().any(|l| l.starts_with("1,body,dice,2,")),
+        "{summary_csv}"
+    );
+    assert!(
+        summary_csv.lines().any(|l| l.starts_with("2,blob,dice,2,")),
+        "{summary_csv}"
+    );
+
+    // Every metric is finite: overlaps are defined for every status and distances of a missed
+    // or spurious structure are the (finite) image diagonal.
+    for case in &evaluation.cases {
+        assert_eq!(
+            case.labels.iter().map(|l| l.label).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        for l in &case.labels {
+            for m in SegMetric::ALL {
+                let v = l.value(m);
+                assert!(
+                    v.is_finite(),
+                    "case {} label {} {}: {v}",
+                    case.case_id,
+                    l.label,
+                    m.name()
+                );
+            }
+            assert!((0.0..=1.0).contains(&l.value(SegMetric::Dice)));
+        }
+    }
+    let fold_eval: SegmentationEvaluation =
+        serde_json::from_value(json(&b.join("fold-1/evaluation.json"))).unwrap();
+    assert_eq!(fold_eval, evaluation, "one fold: its evaluation is the run's");
+
+    // The plan file parses back to the plan the fingerprint gives, and the packaged model
+    // carries the same plan.
+    let plan_file: Plan = serde_json::from_value(json(&b.join("plan.json"))).unwrap();
+    let fingerprint: Fingerprint = serde_json::from_value(json(&b.join("fingerprint.json"))).unwrap();
+    assert_eq!(fingerprint.cases.len(), seg_support::N_CASES);
+    assert_eq!(plan(&fingerprint, &exp.plan).unwrap(), plan_file);
+    let model_plan: Plan = serde_json::from_value(json(&b.join("fold-1/model/plan.json"))).unwrap();
+    assert_eq!(model_plan, plan_file);
+    assert_eq!(plan_file.spacing, [1.2, 1.0, 1.5]);
+    assert_eq!(plan_file.network.features_per_stage.first(), Some(&4));
+    assert!(plan_file.network.features_per_stage.iter().all(|f| *f <= 8));
+    assert!(plan_file.batch_size <= 2);
+    assert!(
+        plan_file
+            .patch_size
+            .iter()
+            .zip(&plan_file.median_shape)
+            .all(|(p, m)| p <= &(m + 8)),
+        "patch {:?} vs median shape {:?}",
+        plan_file.patch_size,
+        plan_file.median_shape
+    );
+
+    // Predictions: on each input's own grid (shape, affine and header geometry, exactly), and
+    // what the packaged model predicts for the same scan.
+    let segmenter = Segmenter::load(&b.join("fold-1/model")).expect("the packaged model loads");
+    let window = window_config(&segmenter.plan, exp.evaluation.tile_step_size, false);
+    for id in &test {
+        let image = open_volume(&data.join("images").join(format!("{id}.nii.gz"))).unwrap();
+        let prediction = open_volume(&b.join("fold-1/predictions").join(format!("{id}.nii.gz"))).unwrap();
+        assert_eq!(prediction.shape(), image.shape(), "case {id}");
+        assert_eq!(prediction.affine, image.affine, "case {id}: the affine changed");
+        for key in [
+            "nifti.qform_code",
+            "nifti.sform_code",
+            "nifti.quatern",
+            "nifti.qoffset",
+        ] {
+            assert_eq!(
+                prediction.meta.extras.get(key),
+                image.meta.extras.get(key),
+                "case {id}: {key}"
+            );
+        }
+        let predicted = prediction.to_labels().unwrap();
+        assert!(
+            predicted.iter().all(|v| *v <= 2),
+            "case {id}: labels outside the plan"
+        );
+        let again = segmenter.segment(id, &[image], &window, &mut |_, _| {}).unwrap();
+        assert_eq!(
+            again.to_labels().unwrap(),
+            predicted,
+            "case {id}: seg predict disagrees with the run"
+        );
+    }
+
+    // Whichever cases fold 1 holds out, every geometry (flipped, resampled, cropped) must come
+    // back exactly: segment all six scans with the packaged model, write and re-read them.
+    let written = tmp.path().join("all");
+    std::fs::create_dir_all(&written).unwrap();
+    for i in 0..seg_support::N_CASES {
+        let path = data.join("images").join(format!("case{i:03}.nii.gz"));
+        let image = open_volume(&path).unwrap();
+        let volume = segmenter
+            .segment("x", std::slice::from_ref(&image), &window, &mut |_, _| {})
+            .unwrap();
+        let out = written.join(format!("case{i:03}.nii.gz"));
+        write_volume(&out, &volume).unwrap();
+        let back = open_volume(&out).unwrap();
+        assert_eq!(back.shape(), image.shape(), "case{i:03}");
+        assert_eq!(back.affine, image.affine, "case{i:03}: the affine changed");
+        assert_eq!(back.affine.axis_codes(), image.affine.axis_codes());
+    }
+
+    // A: interrupted after one epoch, then resumed.
+    let a = tmp.path().join("A");
+    let interrupted = run(&exp, &a, false, Some(1), &|_| {}).unwrap();
+    assert!(interrupted.interrupted);
+    assert!(interrupted.evaluation.is_none());
+    assert!(a.join("fold-1/checkpoints/epoch-0001").is_dir());
+    assert!(!a.join("fold-1/evaluation.json").exists());
+    assert_eq!(
+        history_without_time(&a.join("fold-1/history.json"))
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let err = run(&exp, &a, false, None, &|_| {}).unwrap_err();
+    assert!(err.to_string().contains("--resume"), "{err}");
+    let resumed_at = Mutex::new(Vec::new());
+    let progress = |p: SegProgress<'_>| {
+        if let SegProgress::FoldStarted { fold, epochs, .. } = p {
+            resumed_at.lock().unwrap().push((fold, epochs));
+        }
+    };
+    let resumed = run(&exp, &a, true, None, &progress).unwrap();
+    assert_eq!(
+        *resumed_at.lock().unwrap(),
+        vec![(1, 1)],
+        "fold 1 resumes after epoch 1"
+    );
+    assert!(!resumed.interrupted);
+    assert_eq!(resumed.evaluation.as_ref(), Some(&evaluation));
+    assert_eq!(
+        json(&a.join("fold-1/evaluation.json")),
+        json(&b.join("fold-1/evaluation.json"))
+    );
+    assert_eq!(
+        history_without_time(&a.join("fold-1/history.json")),
+        history_without_time(&b.join("fold-1/history.json"))
+    );
+    assert_eq!(
+        std::fs::read(a.join("fold-1/model/model.safetensors")).unwrap(),
+        std::fs::read(b.join("fold-1/model/model.safetensors")).unwrap(),
+        "resumed weights differ from uninterrupted ones"
+    );
+    for id in &test {
+        let p =
+            |run: &Path| std::fs::read(run.join("fold-1/predictions").join(format!("{id}.nii.gz"))).unwrap();
+        assert_eq!(p(&a), p(&b), "case {id}: predictions differ");
+    }
+    // A complete run resumed again redoes nothing and reports the same.
+    let again = run(&exp, &a, true, None, &|_| {}).unwrap();
+    assert_eq!(again.evaluation.as_ref(), Some(&evaluation));
+    eprintln!(
+        "end to end + resumption: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn bad_datasets_are_refused_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_dataset(&data);
+    let exp = experiment(&data, NO_AUGMENTATION);
+
+    // Fewer cases than folds.
+    let mut few = exp.clone();
+    few.dataset.max_cases = Some(2);
+    let err = run(&few, &tmp.path().join("few"), false, None, &|_| {}).unwrap_err();
+    assert!(
+        err.to_string().contains("2 labelled cases cannot make 3 folds"),
+        "{err}"
+    );
+    assert!(
+        !tmp.path().join("few").exists(),
+        "nothing is written for a refused dataset"
+    );
+
+    // A label value that is not declared.
+    let label_path = data.join("labels/case004.nii.gz");
+    let label = open_volume(&label_path).unwrap();
+    let mut labels = label.to_labels().unwrap();
+    labels[(9, 7, 4)] = 3;
+    write_volume(
+        &label_path,
+        &neurodl_io::Volume::from_labels(labels.view(), label.affine),
+    )
+    .unwrap();
+    let err = run(&exp, &tmp.path().join("bad-label"), false, None, &|_| {}).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("case004") && message.contains("label value 3"),
+        "{message}"
+    );
+
+    // A label map on another grid than its image.
+    let image = open_volume(&data.join("images/case001.nii.gz")).unwrap();
+    let small = neurodl_io::Volume::from_labels(labels.view(), image.affine);
+    write_volume(&label_path, &label).unwrap();
+    write_volume(&data.join("labels/case001.nii.gz"), &small).unwrap();
+    let err = run(&exp, &tmp.path().join("bad-shape"), false, None, &|_| {}).unwrap_err();
+    assert!(err.to_string().contains("case001"), "{err}");
+}

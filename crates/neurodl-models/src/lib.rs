@@ -16,6 +16,10 @@
 //! | [`EEGConformer`] | Song et al. 2023, IEEE TNSRE 31 |
 //! | [`ATCNet`] | Altaheri et al. 2023, IEEE TII 19(2) |
 //!
+//! For volumes, [`segmentation`] holds nnU-Net's U-Net ([`PlainConvUNet`], 2-D and 3-D, deep
+//! supervision, PyTorch `state_dict` import/export), its Dice + cross-entropy loss and its
+//! sliding-window inference with Gaussian weighting and mirroring.
+//!
 //! Weights: [`EegModel::save_safetensors`] / [`EegModel::load_safetensors`] round-trip neurodl's
 //! own files; [`EegModel::load_braindecode`] imports a braindecode `state_dict` written with
 //! `safetensors.torch.save_file(model.state_dict(), path)`.

@@ -267,6 +267,43 @@ max_cases = 10
     );
     assert_eq!(plan.in_channels, 1);
     assert_eq!(plan.labels[&2], "posterior");
+
+    // A prediction of a real scan keeps its nibabel-written header geometry: train the tiny
+    // synthetic model (its plan's spacing differs, so the scan is resampled there and back).
+    let dir = tmp.path();
+    write_dataset(&dir.join("data"));
+    let tiny = dir.join("tiny.toml");
+    std::fs::write(&tiny, experiment_toml(Path::new("data"), NO_AUGMENTATION)).unwrap();
+    let o = neurodl(&["seg", "train", s(&tiny), "--out", s(&dir.join("run"))]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let scan = root.join("images/hippocampus_001.nii.gz");
+    let o = neurodl(&[
+        "seg",
+        "predict",
+        s(&dir.join("run/fold-1/model")),
+        s(&scan),
+        "--out",
+        s(&dir.join("pred")),
+        "--no-mirror",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let image = open_volume(&scan).unwrap();
+    let predicted = open_volume(&dir.join("pred/hippocampus_001.nii.gz")).unwrap();
+    assert_eq!(predicted.shape(), image.shape());
+    assert_eq!(predicted.affine, image.affine);
+    for key in [
+        "nifti.qform_code",
+        "nifti.sform_code",
+        "nifti.quatern",
+        "nifti.qoffset",
+        "nifti.pixdim",
+    ] {
+        assert_eq!(
+            predicted.meta.extras.get(key),
+            Some(&image.meta.extras[key]),
+            "{key}"
+        );
+    }
 }
 
 /// `seg predict` means to list every file it writes (`bar.println`), but indicatif drops

@@ -201,7 +201,7 @@ fn one_fold_trains_predicts_on_the_original_grids_and_resumes_exactly() {
         ] {
             assert_eq!(
                 prediction.meta.extras.get(key),
-                image.meta.extras.get(key),
+                Some(&image.meta.extras[key]),
                 "case {id}: {key}"
             );
         }

@@ -236,6 +236,56 @@ fn one_fold_trains_predicts_on_the_original_grids_and_resumes_exactly() {
         assert_eq!(back.affine.axis_codes(), image.affine.axis_codes());
     }
 
+    // The same scan stored another way (x flipped, then axes permuted, the affine adjusted so
+    // every voxel keeps its world position) is the same RAS grid after reorientation, so its
+    // prediction must be the original prediction stored that way, exactly.
+    let image = open_volume(&data.join("images/case000.nii.gz")).unwrap();
+    let original = segmenter
+        .segment("a", std::slice::from_ref(&image), &window, &mut |_, _| {})
+        .unwrap()
+        .to_labels()
+        .unwrap();
+    let foreground = original.iter().filter(|v| **v > 0).count();
+    eprintln!(
+        "case000: {foreground} of {} voxels predicted as foreground",
+        original.len()
+    );
+    assert!(
+        foreground > 0 && foreground < original.len(),
+        "a constant prediction cannot show a misplaced voxel"
+    );
+    let restore = |a: ndarray::Array3<f32>| {
+        let mut flipped = a;
+        flipped.invert_axis(ndarray::Axis(0));
+        flipped.permuted_axes([2, 0, 1]).as_standard_layout().into_owned()
+    };
+    let m = image.affine.matrix;
+    let n0 = image.spatial_shape()[0] as f64;
+    // Flip x: column 0 negated, origin moved to the old last voxel; then B[k, i, j] = A[i, j, k].
+    let col = |c: usize, sign: f64| [m[0][c] * sign, m[1][c] * sign, m[2][c] * sign];
+    let (c0, c1, c2) = (col(0, -1.0), col(1, 1.0), col(2, 1.0));
+    let t: Vec<f64> = (0..3).map(|r| m[r][3] + m[r][0] * (n0 - 1.0)).collect();
+    let affine = neurodl_io::Affine::from_rows([
+        [c2[0], c0[0], c1[0], t[0]],
+        [c2[1], c0[1], c1[1], t[1]],
+        [c2[2], c0[2], c1[2], t[2]],
+    ]);
+    let stored = neurodl_io::Volume::from_f32(
+        restore(image.to_f32().index_axis_move(ndarray::Axis(0), 0)),
+        affine,
+    );
+    assert_eq!(stored.affine.axis_codes(), "SLA");
+    let again = segmenter
+        .segment("b", &[stored], &window, &mut |_, _| {})
+        .unwrap()
+        .to_labels()
+        .unwrap();
+    let expected = restore(original.mapv(f32::from)).mapv(|v| v as u16);
+    assert_eq!(
+        again, expected,
+        "a re-stored scan's prediction is not the re-stored prediction"
+    );
+
     // A: interrupted after one epoch, then resumed.
     let a = tmp.path().join("A");
     let interrupted = run(&exp, &a, false, Some(1), &|_| {}).unwrap();

@@ -115,6 +115,12 @@ fn one_fold_trains_predicts_on_the_original_grids_and_resumes_exactly() {
         assert!(b.join(file).exists(), "{file} is missing from the run record");
     }
     assert!(!b.join("fold-2").exists(), "only fold 1 was asked for");
+    // Only the newest checkpoint is kept (a 1000-epoch run must not keep 1000 of them).
+    let checkpoints: Vec<String> = std::fs::read_dir(b.join("fold-1/checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(checkpoints, vec!["epoch-0002"]);
     let report = std::fs::read_to_string(b.join("report.html")).unwrap();
     assert!(
         report.contains("tiny-seg") && report.contains("Dice"),
@@ -407,4 +413,38 @@ fn resuming_with_another_experiment_is_refused() {
     let err = run(&longer, &out, true, None, &|_| {})
         .expect_err("resuming with 3 epochs a run started with 2 must be refused");
     assert!(err.to_string().contains("config.toml"), "{err}");
+}
+
+/// Fields of one CSV line, honouring RFC 4180 quotes.
+fn csv_fields(line: &str) -> usize {
+    let (mut fields, mut quoted) = (1, false);
+    for c in line.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ',' if !quoted => fields += 1,
+            _ => {}
+        }
+    }
+    fields
+}
+
+/// `summary.csv` writes label names unquoted, so a name with a comma (label names come from
+/// the experiment or `dataset.json`, e.g. "hippocampus, anterior") shifts every later column
+/// of its rows. `metrics.csv` quotes its text fields; `summary.csv` should too.
+#[test]
+#[ignore = "bug: seg summary.csv does not quote label names (see the doc comment)"]
+fn summary_csv_quotes_label_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_dataset(&data);
+    let text = experiment_toml(&data, NO_AUGMENTATION).replace("\"blob\"", "\"blob, small\"");
+    let exp = SegExperiment::from_toml_str(&text, "tiny-seg.toml").unwrap();
+    let out = tmp.path().join("run");
+    run(&exp, &out, false, None, &|_| {}).unwrap();
+    let csv = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header = csv_fields(lines.next().unwrap());
+    for line in lines {
+        assert_eq!(csv_fields(line), header, "{line}");
+    }
 }

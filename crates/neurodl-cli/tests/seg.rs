@@ -311,7 +311,6 @@ max_cases = 10
 /// this test) it prints nothing at all. Fails until `commands/seg.rs::predict` prints the
 /// line itself when the bar is hidden, as `seg train` does with `say`.
 #[test]
-#[ignore = "bug: seg predict prints nothing when not on a terminal (see the doc comment)"]
 fn seg_predict_names_what_it_writes_when_not_on_a_terminal() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();

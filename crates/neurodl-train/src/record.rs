@@ -343,7 +343,7 @@ pub fn write_results(exp: &Experiment, store: &WindowStore, run: &RunSummary) ->
     write_plots_and_report(exp, store, run, &summaries)
 }
 
-fn csv_field(s: &str) -> String {
+pub(crate) fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

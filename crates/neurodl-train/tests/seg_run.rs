@@ -400,7 +400,6 @@ fn bad_datasets_are_refused_by_name() {
 /// `config.toml` and continues the checkpoints under the new settings (here a longer poly
 /// schedule, so the resumed epochs follow a learning-rate curve no uninterrupted run has).
 #[test]
-#[ignore = "bug: run_seg_experiment resumes a run folder with a changed experiment (see the doc comment)"]
 fn resuming_with_another_experiment_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
@@ -432,7 +431,6 @@ fn csv_fields(line: &str) -> usize {
 /// the experiment or `dataset.json`, e.g. "hippocampus, anterior") shifts every later column
 /// of its rows. `metrics.csv` quotes its text fields; `summary.csv` should too.
 #[test]
-#[ignore = "bug: seg summary.csv does not quote label names (see the doc comment)"]
 fn summary_csv_quotes_label_names() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");

@@ -234,9 +234,15 @@ fn print_statistics(stats: &[MetricSummary], names: Option<&BTreeMap<u16, String
         println!(
             "{:<16} {:>18} {:>10.3} {:>18} {:>10.2} {:>8}",
             name,
-            format!("{:.3} ± {:.3}", d.mean, d.sd.unwrap_or(f64::NAN)),
+            match d.sd {
+                Some(sd) if sd.is_finite() => format!("{:.3} ± {:.3}", d.mean, sd),
+                _ => format!("{:.3}", d.mean),
+            },
             d.median,
-            format!("{:.2} ± {:.2}", h.mean, h.sd.unwrap_or(f64::NAN)),
+            match h.sd {
+                Some(sd) if sd.is_finite() => format!("{:.2} ± {:.2}", h.mean, sd),
+                _ => format!("{:.2}", h.mean),
+            },
             h.median,
             d.n_missed
         );
@@ -292,7 +298,13 @@ pub fn predict(args: &PredictArgs) -> Result<()> {
         let path = args.out.join(format!("{id}.nii.gz"));
         write_volume(&path, &volume)?;
         bar.inc(1);
-        bar.println(format!("{id}: {}", path.display()));
+        let line = format!("{id}: {}", path.display());
+        // A hidden bar (no terminal: scripts, CI logs) drops what it is asked to print.
+        if bar.is_hidden() {
+            println!("{line}");
+        } else {
+            bar.println(line);
+        }
     }
     bar.finish_and_clear();
     Ok(())
@@ -344,6 +356,26 @@ pub fn evaluate(args: &EvaluateArgs) -> Result<()> {
         let reference = open_volume(ref_path)?;
         let prediction = open_volume(&predictions[id])?;
         let spacing = reference.spacing();
+        if prediction.spatial_shape() != reference.spatial_shape() {
+            bail!(
+                "case {id}: the prediction {} is {:?} voxels, the reference {} is {:?}",
+                predictions[id].display(),
+                prediction.spatial_shape(),
+                ref_path.display(),
+                reference.spatial_shape()
+            );
+        }
+        let worst = (0..3)
+            .flat_map(|r| (0..4).map(move |c| (r, c)))
+            .map(|(r, c)| (reference.affine.matrix[r][c] - prediction.affine.matrix[r][c]).abs())
+            .fold(0.0f64, f64::max);
+        if worst > 1e-3 {
+            bail!(
+                "case {id}: {} and {} lie on different grids (affines differ by up to {worst:.4} mm): resample the prediction onto the reference first",
+                predictions[id].display(),
+                ref_path.display()
+            );
+        }
         let r = reference
             .to_labels()
             .with_context(|| format!("{}", ref_path.display()))?;

@@ -15,7 +15,7 @@ use super::experiment::SegExperiment;
 use super::plan::Plan;
 use super::train::SegEpochRecord;
 use crate::error::{Result, TrainError};
-use crate::record::{write_json, write_text};
+use crate::record::{csv_field, write_json, write_text};
 
 fn summary_csv(stats: &[MetricSummary], plan: &Plan) -> String {
     let mut s = String::from(
@@ -25,7 +25,7 @@ fn summary_csv(stats: &[MetricSummary], plan: &Plan) -> String {
         s.push_str(&format!(
             "{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             m.label,
-            plan.labels.get(&m.label).map_or("", String::as_str),
+            csv_field(plan.labels.get(&m.label).map_or("", String::as_str)),
             m.metric.name(),
             m.n,
             m.n_both_present,

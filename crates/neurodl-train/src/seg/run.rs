@@ -204,11 +204,23 @@ fn read_plan(path: &Path) -> Result<Plan> {
 /// Runs the study (see the module doc for what it writes).
 pub fn run_seg_experiment(exp: &SegExperiment, opts: &SegRunOptions<'_>) -> Result<SegRunSummary> {
     let out = &opts.out_dir;
-    if out.join("config.toml").exists() && !opts.resume {
+    let config_path = out.join("config.toml");
+    if config_path.exists() && !opts.resume {
         return Err(TrainError::Config {
             source_name: out.display().to_string(),
             message: "a run already exists here: pass --resume to continue it or choose another --out".into(),
         });
+    }
+    if opts.resume && config_path.exists() {
+        // Checkpoints and finished folds belong to the experiment that made them.
+        let text = std::fs::read_to_string(&config_path).map_err(|e| TrainError::io(&config_path, e))?;
+        let started = SegExperiment::from_toml_str(&text, &config_path.display().to_string())?;
+        if &started != exp {
+            return Err(TrainError::Checkpoint {
+                path: out.clone(),
+                message: "cannot resume: the experiment differs from the one this run folder was started with (config.toml)".into(),
+            });
+        }
     }
     let data = open_dataset(exp)?;
     let ids: Vec<String> = data.cases.iter().map(|c| c.id.clone()).collect();

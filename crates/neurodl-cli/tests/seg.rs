@@ -338,3 +338,29 @@ fn seg_predict_names_what_it_writes_when_not_on_a_terminal() {
         "nothing names the written file: {said:?}"
     );
 }
+
+#[test]
+fn info_summarises_a_volume_in_text_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = write_dataset(dir.path());
+    // case002 is stored LPS-like at 1.2 × 1 × 1.5 mm.
+    let out = neurodl(&["info", s(&images[2])]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("16 x 16 x 12"), "{text}");
+    assert!(text.contains("1.2000 x 1.0000 x 1.5000 mm"), "{text}");
+    assert!(text.contains("LPS"), "{text}");
+    let out = neurodl(&["info", s(&images[2]), "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["shape"], serde_json::json!([1, 16, 16, 12]));
+    assert_eq!(json["axis_codes"], "LPS");
+    // NIfTI stores the affine in float32.
+    assert!((json["affine"][0][0].as_f64().unwrap() + 1.2).abs() < 1e-6);
+    assert_eq!(json["affine"][2][3], -7.0);
+    // A truncated file: a clear error naming it, no panic.
+    let bytes = std::fs::read(&images[0]).unwrap();
+    let broken = dir.path().join("broken.nii.gz");
+    std::fs::write(&broken, &bytes[..bytes.len() / 2]).unwrap();
+    let err = failure(&neurodl(&["info", s(&broken)]));
+    assert!(err.contains("broken.nii.gz"), "{err}");
+}

@@ -72,6 +72,9 @@ pub fn run(path: &Path, json: bool) -> Result<()> {
     if path.is_dir() {
         return run_bids(path, json);
     }
+    if is_volume(path) {
+        return run_volume(path, json);
+    }
     let reader = open_recording(path)?;
     let info = reader.info();
     if json {
@@ -208,4 +211,83 @@ fn abbreviate(names: &[&str], max: usize) -> String {
             names.len() - (max - 1)
         )
     }
+}
+
+fn is_volume(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    [".nii", ".nii.gz", ".nrrd", ".nhdr"]
+        .iter()
+        .any(|e| name.ends_with(e))
+}
+
+/// The JSON shape of a volume's summary.
+#[derive(Serialize)]
+struct VolumeSummary {
+    path: String,
+    shape: [usize; 4],
+    dtype: neurodl_io::VoxelType,
+    spacing_mm: [f64; 3],
+    axis_codes: String,
+    affine: [[f64; 4]; 4],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scaling: Option<neurodl_io::IntensityScaling>,
+    description: String,
+    header: BTreeMap<String, String>,
+}
+
+fn run_volume(path: &Path, json: bool) -> Result<()> {
+    let v = neurodl_io::open_volume(path)?;
+    let summary = VolumeSummary {
+        path: path.display().to_string(),
+        shape: v.shape(),
+        dtype: v.data.voxel_type(),
+        spacing_mm: v.spacing(),
+        axis_codes: v.affine.axis_codes(),
+        affine: v.affine.matrix,
+        scaling: v.scaling,
+        description: v.meta.description.clone(),
+        header: v.meta.extras.clone(),
+    };
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&summary)?)?;
+        return Ok(());
+    }
+    let [c, x, y, z] = summary.shape;
+    writeln!(out, "{}", summary.path)?;
+    writeln!(
+        out,
+        "  shape        {x} x {y} x {z}{}",
+        if c > 1 {
+            format!(" x {c} channels")
+        } else {
+            String::new()
+        }
+    )?;
+    writeln!(out, "  type         {:?}", summary.dtype)?;
+    let [sx, sy, sz] = summary.spacing_mm;
+    writeln!(out, "  spacing      {sx:.4} x {sy:.4} x {sz:.4} mm")?;
+    writeln!(out, "  orientation  {} (voxel axes towards)", summary.axis_codes)?;
+    for (i, row) in summary.affine.iter().take(3).enumerate() {
+        let label = if i == 0 { "affine" } else { "" };
+        writeln!(
+            out,
+            "  {label:<12} [{:>10.4} {:>10.4} {:>10.4} {:>10.4}]",
+            row[0], row[1], row[2], row[3]
+        )?;
+    }
+    if let Some(sc) = summary.scaling {
+        writeln!(
+            out,
+            "  scaling      value = stored x {} + {}",
+            sc.slope, sc.intercept
+        )?;
+    }
+    if !summary.description.is_empty() {
+        writeln!(out, "  description  {}", summary.description)?;
+    }
+    Ok(())
 }

@@ -89,6 +89,58 @@ pub fn write_checkpoint(
     Ok(())
 }
 
+/// Reads the training loop's `state.json` from checkpoint `dir`.
+pub fn read_state<S: serde::de::DeserializeOwned>(dir: &Path) -> Result<S> {
+    let path = dir.join("state.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| TrainError::io(&path, e))?;
+    serde_json::from_str(&text).map_err(|e| TrainError::Checkpoint {
+        path: dir.to_path_buf(),
+        message: format!("state.json: {e}"),
+    })
+}
+
+/// Refuses a checkpoint written for a model with another number of parameter tensors.
+pub fn check_param_count(dir: &Path, saved: usize, current: usize) -> Result<()> {
+    if saved != current {
+        return Err(TrainError::Checkpoint {
+            path: dir.to_path_buf(),
+            message: format!("written for a model with {saved} parameter tensors, this one has {current}"),
+        });
+    }
+    Ok(())
+}
+
+/// Restores the optimiser state (`optimizer.bpk`) of checkpoint `dir` into `optim`.
+pub fn read_optimizer(
+    dir: &Path,
+    optim: burn::optim::ModuleOptimizer,
+) -> Result<burn::optim::ModuleOptimizer> {
+    let path = dir.join("optimizer.bpk");
+    let bytes = std::fs::read(&path).map_err(|e| TrainError::io(&path, e))?;
+    optim
+        .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+        .map_err(|e| TrainError::Checkpoint {
+            path: dir.to_path_buf(),
+            message: format!("optimizer.bpk: {e:?}"),
+        })
+}
+
+/// Writes the optimiser state and the loop state into a checkpoint folder being filled.
+pub fn write_optimizer_and_state<S: serde::Serialize>(
+    dir: &Path,
+    optim: &burn::optim::ModuleOptimizer,
+    state: &S,
+) -> Result<()> {
+    let bytes = optim
+        .into_bytes()
+        .map_err(|e| TrainError::Training(format!("serialising the optimiser state: {e:?}")))?;
+    write_synced(&dir.join("optimizer.bpk"), &bytes)?;
+    write_synced(
+        &dir.join("state.json"),
+        &serde_json::to_vec_pretty(state).expect("checkpoint state serialises"),
+    )
+}
+
 /// Writes `bytes` to `path` and syncs it.
 pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;

@@ -22,7 +22,7 @@ use neurodl_models::{EegModel, burn};
 use serde::{Deserialize, Serialize};
 
 pub use crate::checkpoint::CheckpointPlan;
-use crate::checkpoint::{self, newest_checkpoint, param_ids, set_param_ids, write_synced};
+use crate::checkpoint::{self, newest_checkpoint, param_ids, set_param_ids};
 use crate::data::WindowStore;
 use crate::error::{Result, TrainError};
 use crate::experiment::{Schedule, TrainingSpec};
@@ -148,30 +148,11 @@ pub fn fit<M: EegModel>(mut model: M, device: &Device, input: FitInput<'_>) -> R
         && plan.resume
         && let Some(dir) = newest_checkpoint(&plan.dir)?
     {
-        let text = std::fs::read_to_string(dir.join("state.json")).map_err(|e| TrainError::io(&dir, e))?;
-        let saved: CheckpointState = serde_json::from_str(&text).map_err(|e| TrainError::Checkpoint {
-            path: dir.clone(),
-            message: format!("state.json: {e}"),
-        })?;
-        if saved.param_ids.len() != state.param_ids.len() {
-            return Err(TrainError::Checkpoint {
-                path: dir,
-                message: format!(
-                    "written for a model with {} parameter tensors, this one has {}",
-                    saved.param_ids.len(),
-                    state.param_ids.len()
-                ),
-            });
-        }
+        let saved: CheckpointState = checkpoint::read_state(&dir)?;
+        checkpoint::check_param_count(&dir, saved.param_ids.len(), state.param_ids.len())?;
         model = model.load_safetensors(dir.join("model.safetensors"))?;
         model = set_param_ids(model, &saved.param_ids);
-        let bytes = std::fs::read(dir.join("optimizer.bpk")).map_err(|e| TrainError::io(&dir, e))?;
-        optim = optim
-            .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
-            .map_err(|e| TrainError::Checkpoint {
-                path: dir.clone(),
-                message: format!("optimizer.bpk: {e:?}"),
-            })?;
+        optim = checkpoint::read_optimizer(&dir, optim)?;
         if early.is_some() && saved.best_epoch > 0 {
             let best = dir.join("best.safetensors");
             if best.exists() {
@@ -416,12 +397,7 @@ fn write_fit_checkpoint<M: EegModel>(
                 }
             }
         }
-        let bytes = optim
-            .into_bytes()
-            .map_err(|e| TrainError::Training(format!("serialising the optimiser state: {e:?}")))?;
-        write_synced(&partial.join("optimizer.bpk"), &bytes)?;
-        let json = serde_json::to_vec_pretty(state).expect("checkpoint state serialises");
-        write_synced(&partial.join("state.json"), &json)
+        checkpoint::write_optimizer_and_state(partial, optim, state)
     })
 }
 

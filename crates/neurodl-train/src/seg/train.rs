@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use super::experiment::SegTraining;
 use super::plan::Plan;
-use crate::checkpoint::{self, CheckpointPlan, newest_checkpoint, param_ids, set_param_ids, write_synced};
+use crate::checkpoint::{self, CheckpointPlan, newest_checkpoint, param_ids, set_param_ids};
 use crate::error::{Result, TrainError};
 use crate::rng::derive_seed;
 
@@ -177,32 +177,13 @@ pub fn fit_unet(mut model: PlainConvUNet, device: &Device, input: SegFitInput<'_
         && cp.resume
         && let Some(dir) = newest_checkpoint(&cp.dir)?
     {
-        let text = std::fs::read_to_string(dir.join("state.json")).map_err(|e| TrainError::io(&dir, e))?;
-        let saved: State = serde_json::from_str(&text).map_err(|e| TrainError::Checkpoint {
-            path: dir.clone(),
-            message: format!("state.json: {e}"),
-        })?;
-        if saved.param_ids.len() != state.param_ids.len() {
-            return Err(TrainError::Checkpoint {
-                path: dir,
-                message: format!(
-                    "written for a network with {} parameter tensors, this plan's has {}",
-                    saved.param_ids.len(),
-                    state.param_ids.len()
-                ),
-            });
-        }
+        let saved: State = checkpoint::read_state(&dir)?;
+        checkpoint::check_param_count(&dir, saved.param_ids.len(), state.param_ids.len())?;
         model = model
             .load_pytorch(dir.join("model.safetensors"))
             .map_err(seg_err)?;
         model = set_param_ids(model, &saved.param_ids);
-        let bytes = std::fs::read(dir.join("optimizer.bpk")).map_err(|e| TrainError::io(&dir, e))?;
-        optim = optim
-            .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
-            .map_err(|e| TrainError::Checkpoint {
-                path: dir.clone(),
-                message: format!("optimizer.bpk: {e:?}"),
-            })?;
+        optim = checkpoint::read_optimizer(&dir, optim)?;
         state = saved;
     }
 
@@ -290,14 +271,7 @@ pub fn fit_unet(mut model: PlainConvUNet, device: &Device, input: SegFitInput<'_
                 model
                     .save_pytorch(dir.join("model.safetensors"))
                     .map_err(seg_err)?;
-                let bytes = optim
-                    .into_bytes()
-                    .map_err(|e| TrainError::Training(format!("serialising the optimiser state: {e:?}")))?;
-                write_synced(&dir.join("optimizer.bpk"), &bytes)?;
-                write_synced(
-                    &dir.join("state.json"),
-                    &serde_json::to_vec_pretty(&state).expect("state serialises"),
-                )
+                checkpoint::write_optimizer_and_state(dir, &optim, &state)
             })?;
         }
     }

@@ -76,7 +76,7 @@ pub(crate) fn list_params<M: Module>(module: &M) -> Vec<ParamInfo> {
 #[derive(Default)]
 struct Collector {
     stack: Vec<String>,
-    out: Vec<(String, Vec<usize>, Vec<f32>)>,
+    out: Vec<(Vec<String>, Vec<usize>, Vec<f32>)>,
 }
 
 impl ModuleVisitor for Collector {
@@ -91,7 +91,7 @@ impl ModuleVisitor for Collector {
         let shape = data.shape().to_vec();
         // convert::<f32>() guarantees the element type, so this cannot fail.
         let values = data.try_into_vec::<f32>().unwrap_or_default();
-        self.out.push((self.stack.join("."), shape, values));
+        self.out.push((self.stack.clone(), shape, values));
     }
 }
 
@@ -242,24 +242,32 @@ fn assign<M: EegModel>(
             mismatch: Box::new(mismatch),
         });
     }
-    let mut assigner = Assigner {
+    Ok(assign_params(model, values))
+}
+
+/// Every float tensor of `module`: its Burn module path (one entry per level), shape and values.
+pub(crate) fn collect_params<M: Module>(module: &M) -> Vec<(Vec<String>, Vec<usize>, Vec<f32>)> {
+    let mut collector = Collector::default();
+    module.visit(&mut collector);
+    collector.out
+}
+
+/// Replaces the tensors of `module` whose dotted Burn path is a key of `values`.
+pub(crate) fn assign_params<M: Module>(module: M, values: HashMap<String, TensorData>) -> M {
+    module.map(&mut Assigner {
         stack: Vec::new(),
         values,
-    };
-    Ok(model.map(&mut assigner))
+    })
 }
 
 /// Writes every tensor of `model` (including BatchNorm statistics) to a safetensors file named
 /// by Burn module path; the file's metadata records the model name.
 pub(crate) fn save<M: EegModel>(model: &M, path: &Path) -> Result<(), ModelError> {
-    let mut collector = Collector::default();
-    model.visit(&mut collector);
-    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = collector
-        .out
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = collect_params(model)
         .into_iter()
-        .map(|(name, shape, values)| {
+        .map(|(path, shape, values)| {
             let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-            (name, shape, bytes)
+            (path.join("."), shape, bytes)
         })
         .collect();
     let mut views = Vec::with_capacity(bytes.len());

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::module::{Module, Param};
 use burn::tensor::activation::leaky_relu;
 use burn::tensor::module::{conv_transpose2d, conv_transpose3d, conv2d, conv3d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
@@ -634,11 +634,7 @@ impl PlainConvUNet {
             }
             .into());
         }
-        let mut assigner = Assigner {
-            stack: Vec::new(),
-            values,
-        };
-        Ok(self.map(&mut assigner))
+        Ok(crate::weights::assign_params(self, values))
     }
 
     /// Writes the weights as a PyTorch-compatible `state_dict` in safetensors (canonical names,
@@ -648,10 +644,7 @@ impl PlainConvUNet {
     pub fn save_pytorch(&self, path: impl AsRef<Path>) -> Result<(), SegmentationError> {
         let path = path.as_ref();
         let two_d = self.config.spatial_dims() == 2;
-        let mut collector = Collector::default();
-        self.visit(&mut collector);
-        let entries: Vec<(String, Vec<usize>, Vec<u8>)> = collector
-            .out
+        let entries: Vec<(String, Vec<usize>, Vec<u8>)> = crate::weights::collect_params(self)
             .into_iter()
             .map(|(p, mut shape, v)| {
                 if two_d && shape.len() == 5 {
@@ -710,50 +703,4 @@ fn read_tensors(path: &Path) -> Result<BTreeMap<String, FileTensor>, ModelError>
         out.insert(name, values.map(|v| (view.shape().to_vec(), v)));
     }
     Ok(out)
-}
-
-#[derive(Default)]
-struct Collector {
-    stack: Vec<String>,
-    out: Vec<(Vec<String>, Vec<usize>, Vec<f32>)>,
-}
-
-impl ModuleVisitor for Collector {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.stack.push(name.to_string());
-    }
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.stack.pop();
-    }
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let data = param.val().into_data().convert::<f32>();
-        let shape = data.shape().to_vec();
-        // convert::<f32>() fixes the element type, so this cannot fail.
-        let values = data.try_into_vec::<f32>().unwrap_or_default();
-        self.out.push((self.stack.clone(), shape, values));
-    }
-}
-
-struct Assigner {
-    stack: Vec<String>,
-    values: HashMap<String, TensorData>,
-}
-
-impl ModuleMapper for Assigner {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.stack.push(name.to_string());
-    }
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.stack.pop();
-    }
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        match self.values.remove(&self.stack.join(".")) {
-            Some(data) => {
-                let tensor = Tensor::from_data(data, &param.lazy_device());
-                let id = param.id;
-                param.transform_for_load(tensor, id)
-            }
-            None => param,
-        }
-    }
 }

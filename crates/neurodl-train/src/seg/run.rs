@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use neurodl_eval::segmentation::{SegMetric, SegmentationConfig, SegmentationEvaluation};
+use neurodl_eval::segmentation::{SegmentationConfig, SegmentationEvaluation};
 use neurodl_eval::split::{Fold, Protocol, TrialMeta, check_no_leakage};
 use neurodl_io::Affine;
 use neurodl_io::write_volume;
@@ -452,9 +452,6 @@ fn read_history(fold_dir: &Path) -> Result<Vec<SegEpochRecord>> {
         message: e.to_string(),
     })
 }
-
-/// The metrics a summary reports first (Dice and HD95 per label).
-pub const HEADLINE: [SegMetric; 2] = [SegMetric::Dice, SegMetric::Hd95Mm];
 
 #[cfg(test)]
 mod tests {

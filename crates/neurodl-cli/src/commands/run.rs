@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use neurodl_train::record::{fmt_mean_sd, summarise};
 use neurodl_train::{Experiment, Progress, RunOptions, RunSummary, run_experiment};
 
@@ -44,21 +43,8 @@ pub fn run(args: &RunArgs) -> Result<()> {
 
 /// Runs `exp` into `out` with a progress bar on stderr.
 pub fn run_with_progress(exp: &Experiment, out: &Path, resume: bool) -> Result<RunSummary> {
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    // Without a terminal (a log file, CI) the bar draws nothing; say the same in plain lines.
-    let plain = bar.is_hidden();
-    let say = |line: String| {
-        if plain {
-            eprintln!("{line}")
-        } else {
-            bar.println(line)
-        }
-    };
+    let bar = super::progress_bar();
+    let say = |line: String| super::say(&bar, line);
     let state = Mutex::new(());
     let progress = |p: Progress<'_>| {
         let _guard = state.lock();

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use anyhow::{Context, Result, bail};
-use indicatif::{ProgressBar, ProgressStyle};
 use neurodl_eval::segmentation::{MetricSummary, SegMetric, SegmentationConfig, SegmentationEvaluation};
 use neurodl_io::{VolumeDataset, open_volume, write_volume};
 use neurodl_train::seg::data::open_dataset;
@@ -82,16 +81,6 @@ pub struct EvaluateArgs {
     pub csv: Option<PathBuf>,
 }
 
-fn bar() -> ProgressBar {
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar
-}
-
 fn describe_plan(p: &Plan) -> String {
     format!(
         "plan: spacing {:?} mm, median shape {:?}, patch {:?}, batch {}, {} stages {:?} features, ~{:.0} MiB per step",
@@ -109,7 +98,7 @@ fn describe_plan(p: &Plan) -> String {
 pub fn plan_command(args: &PlanArgs) -> Result<()> {
     let exp = SegExperiment::from_file(&args.experiment)?;
     let data = open_dataset(&exp)?;
-    let bar = bar();
+    let bar = super::progress_bar();
     let fp = fingerprint_experiment(&exp, &data, &|p| {
         if let SegProgress::Cases { done, total, .. } = p {
             bar.set_length(total as u64);
@@ -136,15 +125,8 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| Path::new("runs").join(&exp.name));
-    let bar = bar();
-    let plain = bar.is_hidden();
-    let say = |line: String| {
-        if plain {
-            eprintln!("{line}")
-        } else {
-            bar.println(line)
-        }
-    };
+    let bar = super::progress_bar();
+    let say = |line: String| super::say(&bar, line);
     let lock = Mutex::new(());
     let progress = |p: SegProgress<'_>| {
         let _guard = lock.lock();
@@ -286,7 +268,7 @@ pub fn predict(args: &PredictArgs) -> Result<()> {
         }
     }
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
-    let bar = bar();
+    let bar = super::progress_bar();
     bar.set_length(cases.len() as u64);
     for (id, files) in &cases {
         bar.set_message(id.clone());

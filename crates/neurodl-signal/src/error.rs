@@ -75,7 +75,12 @@ pub(crate) fn check_finite(
     operation: &str,
 ) -> Result<()> {
     for (ch, row) in data.outer_iter().enumerate() {
-        if let Some((sample, &value)) = row.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        let first_bad = match row.as_slice() {
+            Some(slice) => first_non_finite(slice),
+            None => row.iter().position(|v| !v.is_finite()),
+        };
+        if let Some(sample) = first_bad {
+            let value = row[sample];
             return Err(Error::NonFinite {
                 channel: channel_name(ch),
                 sample,
@@ -85,6 +90,25 @@ pub(crate) fn check_finite(
         }
     }
     Ok(())
+}
+
+/// Index of the first NaN or ±∞ in `x`.
+///
+/// Every preprocessing step checks its input, so this scan runs over each
+/// recording several times per pipeline: it tests blocks with a branch-free OR of
+/// exponent bits (which vectorises) and only searches a block that holds a bad value.
+fn first_non_finite(x: &[f64]) -> Option<usize> {
+    const EXPONENT: u64 = 0x7ff0_0000_0000_0000;
+    const BLOCK: usize = 512;
+    x.chunks(BLOCK).enumerate().find_map(|(b, block)| {
+        let any_bad = block
+            .iter()
+            .fold(false, |acc, v| acc | (v.to_bits() & EXPONENT == EXPONENT));
+        any_bad
+            .then(|| block.iter().position(|v| !v.is_finite()))
+            .flatten()
+            .map(|i| b * BLOCK + i)
+    })
 }
 
 /// [`check_finite`] on the rows `rows` of `data` only; `row_name` names a row by its index in `data`.

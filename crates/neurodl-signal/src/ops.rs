@@ -14,7 +14,7 @@ use neurodl_io::{Annotation, ChannelInfo, ChannelType, Recording};
 use crate::error::{Error, Result, check_finite, check_rows_finite};
 use crate::fir::{FirFilter, FirSpec, design_fir, design_notch};
 use crate::iir::{Band, butter_sos};
-use crate::resample::{resample_fft, resample_fft_owned, resample_poly, resampled_len};
+use crate::resample::{resample_fft, resample_fft_owned_finite, resample_poly, resampled_len};
 
 /// Channel types MNE treats as "data" by default when filtering (`picks=None`).
 pub const DATA_TYPES: [ChannelType; 3] = [ChannelType::Eeg, ChannelType::Seeg, ChannelType::Ecog];
@@ -121,13 +121,14 @@ pub fn resample(rec: &mut Recording, new_sfreq: f64, method: ResampleMethod) -> 
         .filter(|i| !stim.contains(i))
         .collect();
     let names: Vec<String> = rec.info.channels.iter().map(|c| c.name.clone()).collect();
-    check_rows_finite(rec.data.view(), &other, |r| names[r].clone(), "resampling")?;
     if stim.is_empty() && method == ResampleMethod::Fft {
         // The usual case: every row is resampled alike, in the recording's own buffer.
-        rec.data = resample_fft_owned(std::mem::take(&mut rec.data), ratio)?;
+        check_rows_finite(rec.data.view(), &other, |r| names[r].clone(), "resampling")?;
+        rec.data = resample_fft_owned_finite(std::mem::take(&mut rec.data), ratio)?;
         set_rate(rec, new_sfreq);
         return Ok(());
     }
+    check_rows_finite(rec.data.view(), &other, |r| names[r].clone(), "resampling")?;
     let picked = rec.data.select(Axis(0), &other);
     let resampled = match method {
         ResampleMethod::Fft => resample_fft(picked.view(), ratio)?,

@@ -50,9 +50,15 @@ pub fn resample_fft(data: ArrayView2<'_, f64>, ratio: f64) -> Result<Array2<f64>
 /// row is written over input rows already consumed, so no second array of the
 /// recording's size is allocated (the buffer is then shrunk to the output).
 /// Results are identical to [`resample_fft`].
-pub fn resample_fft_owned(mut data: Array2<f64>, ratio: f64) -> Result<Array2<f64>> {
-    check_ratio(ratio)?;
+pub fn resample_fft_owned(data: Array2<f64>, ratio: f64) -> Result<Array2<f64>> {
     check_finite(data.view(), |c| format!("#{c}"), "FFT resampling")?;
+    resample_fft_owned_finite(data, ratio)
+}
+
+/// [`resample_fft_owned`] for data the caller has already checked to be finite
+/// (with its channels' names in the error), so the recording is scanned once.
+pub(crate) fn resample_fft_owned_finite(mut data: Array2<f64>, ratio: f64) -> Result<Array2<f64>> {
+    check_ratio(ratio)?;
     let (n_rows, x_len) = data.dim();
     if x_len == 0 {
         return Ok(data);

@@ -50,38 +50,92 @@ fn weights(n_times: usize, keep: f64) -> Vec<f64> {
 /// the operations of braindecode's vectorised code, in the same order.
 const LANES: usize = 4;
 
-/// Up to `LANES` rows in place: per sample, the `lfilter` recursions
+/// `LANES` rows of equal length in place: per sample, the `lfilter` recursions
 /// `y = x + (1−α)·y₋₁` of braindecode, then its divisions, fused into one pass.
-fn standardize_rows(rows: &mut [&mut [f64]], den: &[f64], keep: f64, eps: Option<f64>) {
-    let n_rows = rows.len();
-    debug_assert!(n_rows <= LANES);
+///
+/// The default x86-64 target has only SSE2, where the square root is scalar;
+/// with AVX2 (checked at run time, as `rustfft` does) the four lanes are one
+/// packed register. Rust never contracts `a·b + c` into a fused multiply-add, so
+/// both paths round identically.
+fn standardize_rows(rows: [&mut [f64]; LANES], den: &[f64], keep: f64, eps: Option<f64>) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, as checked just above.
+        return unsafe { standardize_rows_avx2(rows, den, keep, eps) };
+    }
+    standardize_rows_portable(rows, den, keep, eps)
+}
+
+/// [`standardize_rows_portable`] with the four lanes in one AVX register, written
+/// with intrinsics because LLVM keeps the loop scalar (the four rows are separate
+/// slices). The operations and their order are the portable code's.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn standardize_rows_avx2(rows: [&mut [f64]; LANES], den: &[f64], keep: f64, eps: Option<f64>) {
+    use std::arch::x86_64::{
+        _mm256_add_pd, _mm256_div_pd, _mm256_max_pd, _mm256_mul_pd, _mm256_set_pd, _mm256_set1_pd,
+        _mm256_setzero_pd, _mm256_sqrt_pd, _mm256_storeu_pd, _mm256_sub_pd,
+    };
+    let n = den.len();
+    let [r0, r1, r2, r3] = rows;
+    let (r0, r1, r2, r3) = (&mut r0[..n], &mut r1[..n], &mut r2[..n], &mut r3[..n]);
+    let keep = _mm256_set1_pd(keep);
+    let mut num = _mm256_setzero_pd();
+    let mut num_sq = _mm256_setzero_pd();
+    let mut out = [0.0; LANES];
+    for t in 0..n {
+        let d = _mm256_set1_pd(den[t]);
+        let x = _mm256_set_pd(r3[t], r2[t], r1[t], r0[t]);
+        num = _mm256_add_pd(x, _mm256_mul_pd(keep, num));
+        let demeaned = _mm256_sub_pd(x, _mm256_div_pd(num, d));
+        let y = match eps {
+            Some(eps) => {
+                num_sq = _mm256_add_pd(_mm256_mul_pd(demeaned, demeaned), _mm256_mul_pd(keep, num_sq));
+                // max(√v, eps): v ≥ 0 is never NaN, so `maxpd`'s NaN rule never applies.
+                let sd = _mm256_max_pd(_mm256_sqrt_pd(_mm256_div_pd(num_sq, d)), _mm256_set1_pd(eps));
+                _mm256_div_pd(demeaned, sd)
+            }
+            None => demeaned,
+        };
+        // SAFETY: `out` holds exactly four f64s.
+        unsafe { _mm256_storeu_pd(out.as_mut_ptr(), y) };
+        [r0[t], r1[t], r2[t], r3[t]] = out;
+    }
+}
+
+fn standardize_rows_portable(rows: [&mut [f64]; LANES], den: &[f64], keep: f64, eps: Option<f64>) {
+    let n = den.len();
+    let [r0, r1, r2, r3] = rows;
+    let (r0, r1, r2, r3) = (&mut r0[..n], &mut r1[..n], &mut r2[..n], &mut r3[..n]);
     let mut num = [0.0; LANES];
     let mut num_sq = [0.0; LANES];
-    let mut x = [0.0; LANES];
-    for (t, d) in den.iter().enumerate() {
-        for l in 0..n_rows {
-            x[l] = rows[l][t];
-        }
-        let mut out = [0.0; LANES];
-        // Two loops rather than a branch per sample, so each vectorises.
-        match eps {
-            Some(eps) => {
+    // Two loops rather than a branch per sample, so each vectorises.
+    match eps {
+        Some(eps) => {
+            for t in 0..n {
+                let d = den[t];
+                let x = [r0[t], r1[t], r2[t], r3[t]];
+                let mut out = [0.0; LANES];
                 for l in 0..LANES {
                     num[l] = x[l] + keep * num[l];
                     let demeaned = x[l] - num[l] / d;
                     num_sq[l] = demeaned * demeaned + keep * num_sq[l];
                     out[l] = demeaned / (num_sq[l] / d).sqrt().max(eps);
                 }
+                [r0[t], r1[t], r2[t], r3[t]] = out;
             }
-            None => {
+        }
+        None => {
+            for t in 0..n {
+                let d = den[t];
+                let x = [r0[t], r1[t], r2[t], r3[t]];
+                let mut out = [0.0; LANES];
                 for l in 0..LANES {
                     num[l] = x[l] + keep * num[l];
                     out[l] = x[l] - num[l] / d;
                 }
+                [r0[t], r1[t], r2[t], r3[t]] = out;
             }
-        }
-        for l in 0..n_rows {
-            rows[l][t] = out[l];
         }
     }
 }
@@ -140,8 +194,21 @@ fn run_rows(
             .expect("standard layout"),
     };
     let mut rows: Vec<&mut [f64]> = slice.chunks_exact_mut(n_times).collect();
-    for group in rows.chunks_mut(LANES) {
-        standardize_rows(group, &den, keep, eps);
+    // The last group is filled up with rows of zeros (harmless: their standard
+    // deviation is floored at eps) so every group runs the same four-lane code.
+    let n_spare = rows.len().next_multiple_of(LANES) - rows.len();
+    let mut spare = vec![vec![0.0; n_times]; n_spare];
+    for group in rows
+        .iter_mut()
+        .map(|r| &mut **r)
+        .chain(spare.iter_mut().map(Vec::as_mut_slice))
+        .collect::<Vec<&mut [f64]>>()
+        .chunks_exact_mut(LANES)
+    {
+        let [a, b, c, d] = group else {
+            unreachable!("chunks of LANES")
+        };
+        standardize_rows([a, b, c, d], &den, keep, eps);
     }
     for (row, block) in rows.iter_mut().zip(&blocks) {
         if let Some((original, mean, div)) = block {

@@ -11,6 +11,8 @@
 //! - [`augment`]: seeded random transforms and the serde-declared [`Pipeline`], with random
 //!   affine + elastic fused into one interpolation.
 //! - [`patch`]: nnU-Net patch sampling and the worker-thread [`PatchQueue`].
+//! - [`components`]: connected components (SciPy's numbering) and nnU-Net's keep-largest-component
+//!   post-processing.
 //! - [`interp`]: the SciPy-exact interpolation kernel everything resamples through.
 //!
 //! Layout: arrays are `channels × X × Y × Z` / `X × Y × Z`, Z fastest, as
@@ -20,6 +22,7 @@
 #![allow(clippy::needless_range_loop)]
 
 pub mod augment;
+pub mod components;
 pub mod error;
 pub mod intensity;
 pub mod interp;
@@ -29,6 +32,7 @@ pub mod spatial;
 pub mod subject;
 
 pub use augment::{AffineParams, PadValue, Pipeline, Transform, spatial_transform};
+pub use components::{Components, Connectivity, keep_largest_component, label_components};
 pub use error::{Result, VolumeError};
 pub use interp::{Boundary, ControlGrid, Interpolation, Resampled};
 pub use patch::{ClassLocations, Patch, PatchQueue, PatchSampler, QueueConfig};

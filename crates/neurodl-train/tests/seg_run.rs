@@ -1,6 +1,7 @@
 //! The segmentation study end to end on a tiny synthetic dataset (6 cases of about
 //! 16 × 16 × 12 voxels, see `seg_support`): the run record's files, predictions back on each
-//! input's own grid bit for bit, the plan file round trip, resumption after an interrupt
+//! input's own grid bit for bit, the post-processing's scores against a fresh evaluation of
+//! the post-processed label maps, the plan file round trip, resumption after an interrupt
 //! reproducing an uninterrupted run exactly, and the errors on bad input.
 
 mod seg_support;
@@ -99,6 +100,9 @@ fn one_fold_trains_predicts_on_the_original_grids_and_resumes_exactly() {
         "metrics.csv",
         "summary.csv",
         "summary.json",
+        "metrics_raw.csv",
+        "summary_raw.csv",
+        "postprocessing.json",
         "report.html",
         "plots/curves-fold-1.png",
         "plots/overlay-best.png",
@@ -110,6 +114,8 @@ fn one_fold_trains_predicts_on_the_original_grids_and_resumes_exactly() {
         "fold-1/evaluation.json",
         "fold-1/model/plan.json",
         "fold-1/model/model.safetensors",
+        "fold-1/model/postprocessing.json",
+        "fold-1/postprocessing_scores_faces.json",
         "fold-1/checkpoints",
     ] {
         assert!(b.join(file).exists(), "{file} is missing from the run record");
@@ -165,7 +171,51 @@ fn one_fold_trains_predicts_on_the_original_grids_and_resumes_exactly() {
     }
     let fold_eval: SegmentationEvaluation =
         serde_json::from_value(json(&b.join("fold-1/evaluation.json"))).unwrap();
-    assert_eq!(fold_eval, evaluation, "one fold: its evaluation is the run's");
+    assert_eq!(
+        Some(&fold_eval),
+        summary.evaluation_raw.as_ref(),
+        "one fold: its evaluation is the run's before post-processing"
+    );
+    let post = summary
+        .postprocessing
+        .clone()
+        .expect("post-processing is on by default");
+    assert_eq!(
+        post.decisions.len(),
+        3,
+        "the foreground step and one per label: {post:?}"
+    );
+    let post_file: neurodl_train::seg::Postprocessing =
+        serde_json::from_value(json(&b.join("fold-1/model/postprocessing.json"))).unwrap();
+    assert_eq!(post_file, post);
+    // The run's post-processed scores are what a fresh evaluation of the post-processed label
+    // maps gives (the four variants per label were computed without writing any of them).
+    let predictions = if post.changes_anything() {
+        "fold-1/predictions_postprocessed"
+    } else {
+        "fold-1/predictions"
+    };
+    let mut fresh = SegmentationEvaluation::new(evaluation.config.clone()).unwrap();
+    for id in &test {
+        let predicted = open_volume(&b.join(predictions).join(format!("{id}.nii.gz")))
+            .unwrap()
+            .to_labels()
+            .unwrap();
+        let reference_volume = open_volume(&data.join("labels").join(format!("{id}.nii.gz"))).unwrap();
+        let reference = reference_volume.to_labels().unwrap();
+        fresh
+            .add_case(
+                id,
+                predicted.view(),
+                reference.view(),
+                reference_volume.affine.spacing(),
+            )
+            .unwrap();
+    }
+    assert_eq!(
+        fresh, evaluation,
+        "post-processed scores differ from a fresh evaluation"
+    );
 
     // The plan file parses back to the plan the fingerprint gives, and the packaged model
     // carries the same plan.
@@ -191,8 +241,12 @@ fn one_fold_trains_predicts_on_the_original_grids_and_resumes_exactly() {
     );
 
     // Predictions: on each input's own grid (shape, affine and header geometry, exactly), and
-    // what the packaged model predicts for the same scan.
-    let segmenter = Segmenter::load(&b.join("fold-1/model")).expect("the packaged model loads");
+    // what the packaged model predicts for the same scan (with its post-processing, the
+    // post-processed prediction).
+    let with_post = Segmenter::load(&b.join("fold-1/model")).expect("the packaged model loads");
+    assert_eq!(with_post.postprocessing.as_ref(), Some(&post));
+    let mut segmenter = Segmenter::load(&b.join("fold-1/model")).unwrap();
+    segmenter.postprocessing = None;
     let window = window_config(&segmenter.plan, exp.evaluation.tile_step_size, false);
     for id in &test {
         let image = open_volume(&data.join("images").join(format!("{id}.nii.gz"))).unwrap();
@@ -216,11 +270,23 @@ fn one_fold_trains_predicts_on_the_original_grids_and_resumes_exactly() {
             predicted.iter().all(|v| *v <= 2),
             "case {id}: labels outside the plan"
         );
-        let again = segmenter.segment(id, &[image], &window, &mut |_, _| {}).unwrap();
+        let again = segmenter
+            .segment(id, std::slice::from_ref(&image), &window, &mut |_, _| {})
+            .unwrap();
         assert_eq!(
             again.to_labels().unwrap(),
             predicted,
             "case {id}: seg predict disagrees with the run"
+        );
+        let post_processed = open_volume(&b.join(predictions).join(format!("{id}.nii.gz")))
+            .unwrap()
+            .to_labels()
+            .unwrap();
+        let again = with_post.segment(id, &[image], &window, &mut |_, _| {}).unwrap();
+        assert_eq!(
+            again.to_labels().unwrap(),
+            post_processed,
+            "case {id}: seg predict with post-processing disagrees with the run"
         );
     }
 
@@ -343,6 +409,26 @@ fn one_fold_trains_predicts_on_the_original_grids_and_resumes_exactly() {
     // A complete run resumed again redoes nothing and reports the same.
     let again = run(&exp, &a, true, None, &|_| {}).unwrap();
     assert_eq!(again.evaluation.as_ref(), Some(&evaluation));
+    // Resumed with other post-processing settings, it re-chooses from the saved predictions
+    // without training, and with post-processing off reports the raw scores.
+    let mut full = exp.clone();
+    full.evaluation.postprocessing_connectivity = neurodl_volume::Connectivity::Full;
+    let rechosen = run(&full, &a, true, None, &|_| {}).unwrap();
+    assert!(a.join("fold-1/postprocessing_scores_full.json").exists());
+    assert_eq!(rechosen.evaluation_raw, summary.evaluation_raw);
+    assert_eq!(
+        rechosen.postprocessing.map(|p| p.connectivity),
+        Some(neurodl_volume::Connectivity::Full)
+    );
+    let mut off = exp.clone();
+    off.evaluation.postprocessing = false;
+    let raw_only = run(&off, &a, true, None, &|_| {}).unwrap();
+    assert!(raw_only.postprocessing.is_none());
+    assert!(
+        !a.join("fold-1/model/postprocessing.json").exists(),
+        "a model must not keep post-processing its run no longer reports"
+    );
+    assert_eq!(raw_only.evaluation, summary.evaluation_raw);
     eprintln!(
         "end to end + resumption: {:.1} s",
         started.elapsed().as_secs_f64()

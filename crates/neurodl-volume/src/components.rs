@@ -17,12 +17,21 @@ use crate::error::{Result, VolumeError};
 #[serde(rename_all = "snake_case")]
 pub enum Connectivity {
     /// Voxels sharing a face: 6 neighbours in 3-D, 4 in one slice (SciPy's default,
-    /// `generate_binary_structure(3, 1)`).
+    /// `generate_binary_structure(3, 1)`, which nnU-Net v1's post-processing used).
+    #[default]
     Faces,
     /// Faces, edges and corners: 26 neighbours, 8 in one slice (scikit-image's default, which
-    /// nnU-Net v2's `remove_all_but_largest_component` uses).
-    #[default]
+    /// nnU-Net v2's post-processing helper inherits).
     Full,
+}
+
+impl std::fmt::Display for Connectivity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Faces => "faces (6 neighbours)",
+            Self::Full => "full (26 neighbours)",
+        })
+    }
 }
 
 impl Connectivity {

@@ -61,6 +61,10 @@ pub struct PredictArgs {
     /// Skip the mirroring test-time augmentation (8x faster, slightly less accurate).
     #[arg(long)]
     pub no_mirror: bool,
+    /// Write the network's label maps as they are, without the model's
+    /// `postprocessing.json` (largest connected components chosen during training).
+    #[arg(long)]
+    pub no_postprocessing: bool,
 }
 
 /// Arguments of `neurodl seg evaluate`.
@@ -188,6 +192,18 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         },
     )?;
     bar.finish_and_clear();
+    if let Some(post) = &summary.postprocessing {
+        for d in &post.decisions {
+            println!(
+                "post-processing: {} {} (mean Dice {:.4} -> {:.4} on {} held-out cases)",
+                d.step,
+                if d.accepted { "applied" } else { "not applied" },
+                d.mean_dice_before,
+                d.mean_dice_after,
+                d.n_cases
+            );
+        }
+    }
     if let Some(eval) = &summary.evaluation {
         print_statistics(&eval.statistics(), None);
     }
@@ -246,8 +262,11 @@ fn case_id(path: &Path) -> String {
 
 /// `neurodl seg predict`.
 pub fn predict(args: &PredictArgs) -> Result<()> {
-    let segmenter =
+    let mut segmenter =
         Segmenter::load(&args.model).with_context(|| format!("loading {}", args.model.display()))?;
+    if args.no_postprocessing {
+        segmenter.postprocessing = None;
+    }
     let window = window_config(&segmenter.plan, args.step, !args.no_mirror);
     let mut cases: Vec<(String, Vec<PathBuf>)> = Vec::new();
     for input in &args.inputs {

@@ -3,7 +3,8 @@
 //! grid, so the written label map has the input's shape and affine.
 //!
 //! A trained model folder holds `plan.json` and `model.safetensors` (the U-Net's `state_dict`
-//! in PyTorch's naming, loadable by nnU-Net's `PlainConvUNet` too).
+//! in PyTorch's naming, loadable by nnU-Net's `PlainConvUNet` too), and, when the run chose
+//! one, `postprocessing.json` ([`Postprocessing`]), applied to every label map it writes.
 
 use std::path::Path;
 
@@ -16,6 +17,7 @@ use neurodl_models::segmentation::{PlainConvUNet, SlidingWindowConfig, sliding_w
 
 use super::data::{PreparedCase, prepare_case, restore_labels};
 use super::plan::Plan;
+use super::postprocess::Postprocessing;
 use super::train::unet_config;
 use crate::error::{Result, TrainError};
 
@@ -25,10 +27,13 @@ pub struct Segmenter {
     pub plan: Plan,
     /// The network, eval mode, deep supervision off.
     pub model: PlainConvUNet,
+    /// Applied to every label map [`Segmenter::segment`] returns (set to `None` to skip it).
+    pub postprocessing: Option<Postprocessing>,
 }
 
 impl Segmenter {
-    /// Loads `plan.json` and `model.safetensors` from a model folder.
+    /// Loads `plan.json`, `model.safetensors` and, if present, `postprocessing.json` from a
+    /// model folder.
     pub fn load(dir: &Path) -> Result<Self> {
         let plan_path = dir.join("plan.json");
         let text = std::fs::read_to_string(&plan_path).map_err(|e| TrainError::io(&plan_path, e))?;
@@ -44,7 +49,12 @@ impl Segmenter {
             .load_pytorch(dir.join("model.safetensors"))
             .map_err(|e| TrainError::Training(format!("{}: {e}", dir.join("model.safetensors").display())))?;
         model.set_deep_supervision(false);
-        Ok(Self { plan, model })
+        let postprocessing = Postprocessing::read(dir)?;
+        Ok(Self {
+            plan,
+            model,
+            postprocessing,
+        })
     }
 
     /// Class probabilities `K × X × Y × Z` on a prepared case's grid.
@@ -58,7 +68,7 @@ impl Segmenter {
     }
 
     /// Segments one scan (its channels as separate volumes, in the plan's order): a label map
-    /// on the input's grid with its affine.
+    /// on the input's grid with its affine, post-processed if the model has post-processing.
     pub fn segment(
         &self,
         id: &str,
@@ -68,7 +78,11 @@ impl Segmenter {
     ) -> Result<Volume> {
         let prepared = prepare_case(id, images, None, &self.plan)?;
         let probabilities = self.probabilities(&prepared, window, progress)?;
-        let labels = self.restore(&prepared, &probabilities)?;
+        let mut labels = self.restore(&prepared, &probabilities)?;
+        if let Some(post) = &self.postprocessing {
+            let foreground: Vec<u16> = self.plan.labels.keys().copied().filter(|&l| l != 0).collect();
+            post.apply(&mut labels, &foreground)?;
+        }
         Ok(label_volume_like(&labels, &images[0]))
     }
 

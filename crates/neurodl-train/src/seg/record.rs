@@ -1,7 +1,8 @@
 //! The segmentation run record's summary: per-case metrics of every held-out case
 //! (`metrics.csv`), statistics per label and metric with the empty-case counts
-//! (`summary.csv`, `summary.json`), learning curves and slice overlays under `plots/`, and a
-//! self-contained `report.html`.
+//! (`summary.csv`, `summary.json`) — after post-processing, and before it as
+//! `metrics_raw.csv` / `summary_raw.csv` — the post-processing decision, learning curves and
+//! slice overlays under `plots/`, and a self-contained `report.html`.
 
 use std::path::Path;
 
@@ -13,6 +14,7 @@ use neurodl_report::{Curve, Report, image_overlay_png, line_plot_png};
 use super::data::SegData;
 use super::experiment::SegExperiment;
 use super::plan::Plan;
+use super::postprocess::Postprocessing;
 use super::train::SegEpochRecord;
 use crate::error::{Result, TrainError};
 use crate::record::{csv_field, write_json, write_text};
@@ -50,19 +52,33 @@ fn fmt(v: f64) -> String {
     }
 }
 
+/// A run's held-out scores.
+pub struct RunEvaluations<'a> {
+    /// After post-processing (equal to `raw` when it is off or changes nothing).
+    pub evaluation: &'a SegmentationEvaluation,
+    /// The network's own predictions.
+    pub raw: &'a SegmentationEvaluation,
+    /// What was chosen, if post-processing is on.
+    pub postprocessing: Option<&'a Postprocessing>,
+}
+
 /// Writes the summary files, plots and report of a run.
 pub fn write_results(
     out: &Path,
     exp: &SegExperiment,
     plan: &Plan,
     data: &SegData,
-    evaluation: &SegmentationEvaluation,
+    scores: &RunEvaluations<'_>,
     histories: &[(usize, Vec<SegEpochRecord>)],
 ) -> Result<()> {
+    let evaluation = scores.evaluation;
     let stats = evaluation.statistics();
+    let raw_stats = scores.raw.statistics();
     write_text(&out.join("metrics.csv"), &evaluation.to_csv())?;
     write_text(&out.join("summary.csv"), &summary_csv(&stats, plan))?;
     write_json(&out.join("summary.json"), &stats)?;
+    write_text(&out.join("metrics_raw.csv"), &scores.raw.to_csv())?;
+    write_text(&out.join("summary_raw.csv"), &summary_csv(&raw_stats, plan))?;
 
     let mut report = Report::new(format!("neurodl segmentation: {}", exp.name));
     report.subtitle(&format!(
@@ -85,29 +101,73 @@ pub fn write_results(
         header.push(format!("{} median", m.name()));
     }
     header.push("missed / spurious / both empty".into());
-    let rows: Vec<Vec<String>> = plan
-        .labels
-        .iter()
-        .filter(|(l, _)| **l != 0)
-        .map(|(l, name)| {
-            let mut row = vec![format!("{l} {name}")];
-            let mut counts = String::new();
-            for m in headline {
-                if let Some(s) = stats.iter().find(|s| s.label == *l && s.metric == m) {
-                    row.push(format!("{} ± {}", fmt(s.mean), s.sd.map_or("–".into(), fmt)));
-                    row.push(fmt(s.median));
-                    counts = format!("{} / {} / {}", s.n_missed, s.n_spurious, s.n_both_empty);
+    let rows = |stats: &[MetricSummary]| -> Vec<Vec<String>> {
+        plan.labels
+            .iter()
+            .filter(|(l, _)| **l != 0)
+            .map(|(l, name)| {
+                let mut row = vec![format!("{l} {name}")];
+                let mut counts = String::new();
+                for m in headline {
+                    if let Some(s) = stats.iter().find(|s| s.label == *l && s.metric == m) {
+                        row.push(format!("{} ± {}", fmt(s.mean), s.sd.map_or("–".into(), fmt)));
+                        row.push(fmt(s.median));
+                        counts = format!("{} / {} / {}", s.n_missed, s.n_spurious, s.n_both_empty);
+                    }
                 }
-            }
-            row.push(counts);
-            row
-        })
-        .collect();
+                row.push(counts);
+                row
+            })
+            .collect()
+    };
+    let applied = scores
+        .postprocessing
+        .is_some_and(Postprocessing::changes_anything);
     report.table(
-        "Held-out cases, metrics on the original scan grids (distances in mm; a missed or spurious structure scores the image diagonal, never dropped)",
+        &format!(
+            "Held-out cases{}, metrics on the original scan grids (distances in mm; a missed or spurious structure scores the image diagonal, never dropped)",
+            if applied { " after post-processing" } else { "" }
+        ),
         &header,
-        &rows,
+        &rows(&stats),
     );
+    if let Some(post) = scores.postprocessing {
+        report.section("Post-processing");
+        let decisions: Vec<Vec<String>> = post
+            .decisions
+            .iter()
+            .map(|d| {
+                vec![
+                    d.step.clone(),
+                    if d.accepted { "applied" } else { "not applied" }.into(),
+                    d.n_cases.to_string(),
+                    format!("{:.4}", d.mean_dice_before),
+                    format!("{:.4}", d.mean_dice_after),
+                ]
+            })
+            .collect();
+        report.table(
+            &format!(
+                "nnU-Net's rule, chosen on these held-out cases: a step is applied if it raises the mean Dice (connectivity: {}; removed voxels become background)",
+                post.connectivity
+            ),
+            &[
+                "step".into(),
+                "decision".into(),
+                "cases".into(),
+                "mean Dice without".into(),
+                "mean Dice with".into(),
+            ],
+            &decisions,
+        );
+        if applied {
+            report.table(
+                "The same cases before post-processing",
+                &header,
+                &rows(&raw_stats),
+            );
+        }
+    }
     report.section("Plan");
     report.key_values(&[
         ("spacing (mm)".into(), format!("{:?}", plan.spacing)),
@@ -210,10 +270,15 @@ fn overlay(out: &Path, data: &SegData, id: &str, title: &str) -> Result<Option<V
     let Some(case) = data.cases.iter().find(|c| c.id == id) else {
         return Ok(None);
     };
-    let Some(prediction_path) = std::fs::read_dir(out)
+    let fold_dirs: Vec<std::path::PathBuf> = std::fs::read_dir(out)
         .map_err(|e| TrainError::io(out, e))?
         .filter_map(|e| e.ok())
-        .map(|e| e.path().join("predictions").join(format!("{id}.nii.gz")))
+        .map(|e| e.path())
+        .collect();
+    let file = &format!("{id}.nii.gz");
+    let Some(prediction_path) = ["predictions_postprocessed", "predictions"]
+        .iter()
+        .flat_map(|sub| fold_dirs.iter().map(move |d| d.join(sub).join(file)))
         .find(|p| p.exists())
     else {
         return Ok(None);

@@ -7,9 +7,17 @@
 //! OUT/config.toml  fingerprint.json  plan.json  split.json  environment.json
 //! OUT/fold-1/checkpoints/epoch-NNNN/   (while training)
 //! OUT/fold-1/model/{plan.json, model.safetensors}   (a packaged segmenter for `seg predict`)
-//! OUT/fold-1/history.csv  metrics.csv  predictions/CASE.nii.gz
-//! OUT/metrics.csv  summary.csv  summary.json  plots/  report.html
+//! OUT/fold-1/history.csv  metrics.csv  postprocessing_scores_full.json  predictions/CASE.nii.gz
+//! OUT/fold-1/predictions_postprocessed/CASE.nii.gz   (when post-processing changes anything)
+//! OUT/postprocessing.json   (also in every fold's model/)
+//! OUT/metrics.csv  summary.csv  summary.json   (after post-processing)
+//! OUT/metrics_raw.csv  summary_raw.csv          (the network's own predictions)
+//! OUT/plots/  report.html
 //! ```
+//!
+//! A fold's `metrics.csv` scores its held-out cases as the network predicts them; the
+//! run-level files score them after the post-processing chosen on all run folds' held-out
+//! cases ([`super::postprocess`]).
 //!
 //! A fold whose `metrics.csv` exists is complete and is not redone by `--resume`; a fold with
 //! checkpoints resumes from the newest.
@@ -32,6 +40,7 @@ use super::data::{PreparedCase, SegData, open_dataset, prepare_case, read_case};
 use super::experiment::SegExperiment;
 use super::fingerprint::{LoadedCase, fingerprint_dataset};
 use super::plan::{Fingerprint, Plan, plan};
+use super::postprocess::{CaseVariants, Postprocessing, case_variants, raw_evaluation};
 use super::predict::{Segmenter, label_volume_like, predict_probabilities, window_config};
 use super::train::{SegEpochRecord, SegFitInput, fit_unet, unet_config};
 use crate::checkpoint::CheckpointPlan;
@@ -109,8 +118,12 @@ pub struct SegRunSummary {
     pub folds: Vec<usize>,
     /// Whether a fold's training was interrupted (then no metrics for it).
     pub interrupted: bool,
-    /// Every scored held-out case.
+    /// Every scored held-out case, after post-processing.
     pub evaluation: Option<SegmentationEvaluation>,
+    /// The same cases as the network predicted them.
+    pub evaluation_raw: Option<SegmentationEvaluation>,
+    /// The post-processing chosen on the held-out cases (`None` when switched off).
+    pub postprocessing: Option<Postprocessing>,
 }
 
 /// Folds over cases as scikit-learn's `KFold(n_splits, shuffle=True)` allocates them (the
@@ -214,7 +227,11 @@ pub fn run_seg_experiment(exp: &SegExperiment, opts: &SegRunOptions<'_>) -> Resu
     if opts.resume && config_path.exists() {
         // Checkpoints and finished folds belong to the experiment that made them.
         let text = std::fs::read_to_string(&config_path).map_err(|e| TrainError::io(&config_path, e))?;
-        let started = SegExperiment::from_toml_str(&text, &config_path.display().to_string())?;
+        let mut started = SegExperiment::from_toml_str(&text, &config_path.display().to_string())?;
+        // Post-processing is chosen after training, from stored scores (or the saved
+        // predictions), so a resumed run may change it.
+        started.evaluation.postprocessing = exp.evaluation.postprocessing;
+        started.evaluation.postprocessing_connectivity = exp.evaluation.postprocessing_connectivity;
         if &started != exp {
             return Err(TrainError::Checkpoint {
                 path: out.clone(),
@@ -298,7 +315,10 @@ pub fn run_seg_experiment(exp: &SegExperiment, opts: &SegRunOptions<'_>) -> Resu
     let labels: Vec<u16> = plan.labels.keys().copied().filter(|l| *l != 0).collect();
     let mut metric_config = SegmentationConfig::new(labels);
     metric_config.surface_dice_tolerance_mm = exp.evaluation.surface_dice_tolerance_mm;
-    let mut all = SegmentationEvaluation::new(metric_config.clone())?;
+    metric_config.validate()?;
+    let connectivity = exp.evaluation.postprocessing_connectivity;
+    let mut all: Vec<CaseVariants> = Vec::new();
+    let mut completed_folds = Vec::new();
     let mut interrupted = false;
     let mut histories = Vec::new();
     for &k in &selected {
@@ -306,16 +326,12 @@ pub fn run_seg_experiment(exp: &SegExperiment, opts: &SegRunOptions<'_>) -> Resu
         let fold_dir = out.join(format!("fold-{k}"));
         let metrics_path = fold_dir.join("evaluation.json");
         if opts.resume && metrics_path.exists() {
-            let text =
-                std::fs::read_to_string(&metrics_path).map_err(|e| TrainError::io(&metrics_path, e))?;
-            let eval: SegmentationEvaluation =
-                serde_json::from_str(&text).map_err(|e| TrainError::Checkpoint {
-                    path: metrics_path.clone(),
-                    message: e.to_string(),
-                })?;
-            for c in eval.cases {
-                all.cases.push(c);
-            }
+            let scores = match read_scores(&fold_dir, connectivity)? {
+                Some(scores) => scores,
+                None => score_saved_predictions(&data, fold, &fold_dir, &metric_config, connectivity)?,
+            };
+            all.extend(scores);
+            completed_folds.push(k);
             histories.push((k, read_history(&fold_dir)?));
             continue;
         }
@@ -375,12 +391,14 @@ pub fn run_seg_experiment(exp: &SegExperiment, opts: &SegRunOptions<'_>) -> Resu
         fitted_model
             .save_pytorch(model_dir.join("model.safetensors"))
             .map_err(|e| TrainError::Training(e.to_string()))?;
+        // Post-processing is chosen after every fold is scored, from the raw predictions.
         let segmenter = Segmenter {
             plan: plan.clone(),
             model: fitted_model,
+            postprocessing: None,
         };
         let window = window_config(&plan, exp.evaluation.tile_step_size, exp.evaluation.mirror);
-        let mut fold_eval = SegmentationEvaluation::new(metric_config.clone())?;
+        let mut fold_scores = Vec::with_capacity(fold.test.len());
         let predictions_dir = fold_dir.join("predictions");
         for (n, &i) in fold.test.iter().enumerate() {
             let case = &prepared[i];
@@ -392,7 +410,14 @@ pub fn run_seg_experiment(exp: &SegExperiment, opts: &SegRunOptions<'_>) -> Resu
                 .to_labels()
                 .map_err(|e| TrainError::Dataset(format!("case {}: label: {e}", ids[i])))?;
             let affine: Affine = images[0].affine;
-            fold_eval.add_case(&ids[i], predicted.view(), reference.view(), affine.spacing())?;
+            fold_scores.push(case_variants(
+                &ids[i],
+                &predicted,
+                &reference,
+                affine.spacing(),
+                &metric_config,
+                connectivity,
+            )?);
             if exp.evaluation.save_predictions {
                 std::fs::create_dir_all(&predictions_dir).map_err(|e| TrainError::io(&predictions_dir, e))?;
                 let volume = label_volume_like(&predicted, &images[0]);
@@ -404,23 +429,181 @@ pub fn run_seg_experiment(exp: &SegExperiment, opts: &SegRunOptions<'_>) -> Resu
                 total: fold.test.len(),
             });
         }
+        let fold_eval = raw_evaluation(&fold_scores, &metric_config)?;
         write_text(&fold_dir.join("metrics.csv"), &fold_eval.to_csv())?;
+        write_json(&fold_dir.join(scores_file(connectivity)), &fold_scores)?;
+        // Written last: its presence marks the fold complete for `--resume`.
         write_json(&metrics_path, &fold_eval)?;
-        for c in fold_eval.cases {
-            all.cases.push(c);
-        }
+        all.extend(fold_scores);
+        completed_folds.push(k);
     }
-    let evaluation = if all.cases.is_empty() {
-        None
-    } else {
-        super::record::write_results(out, exp, &plan, &data, &all, &histories)?;
-        Some(all)
+    if all.is_empty() {
+        return Ok(SegRunSummary {
+            folds: selected,
+            interrupted,
+            evaluation: None,
+            evaluation_raw: None,
+            postprocessing: None,
+        });
+    }
+    let raw = raw_evaluation(&all, &metric_config)?;
+    let postprocessing = exp
+        .evaluation
+        .postprocessing
+        .then(|| Postprocessing::decide(&all, &metric_config.labels, connectivity));
+    // What an earlier call of a resumed run chose must not outlive this choice.
+    remove_if_present(&out.join("postprocessing.json"))?;
+    for &k in &completed_folds {
+        let fold_dir = out.join(format!("fold-{k}"));
+        remove_if_present(&fold_dir.join("model").join("postprocessing.json"))?;
+        remove_if_present(&fold_dir.join("predictions_postprocessed"))?;
+    }
+    let evaluation = match &postprocessing {
+        Some(post) => {
+            write_json(&out.join("postprocessing.json"), post)?;
+            for &k in &completed_folds {
+                let fold_dir = out.join(format!("fold-{k}"));
+                write_json(&fold_dir.join("model").join("postprocessing.json"), post)?;
+                if exp.evaluation.save_predictions && post.changes_anything() {
+                    postprocess_saved_predictions(
+                        &fold_dir,
+                        &folds[k - 1],
+                        &ids,
+                        post,
+                        &metric_config.labels,
+                    )?;
+                }
+            }
+            post.evaluation(&all, &metric_config)?
+        }
+        None => raw.clone(),
     };
+    super::record::write_results(
+        out,
+        exp,
+        &plan,
+        &data,
+        &super::record::RunEvaluations {
+            evaluation: &evaluation,
+            raw: &raw,
+            postprocessing: postprocessing.as_ref(),
+        },
+        &histories,
+    )?;
     Ok(SegRunSummary {
         folds: selected,
         interrupted,
-        evaluation,
+        evaluation: Some(evaluation),
+        evaluation_raw: Some(raw),
+        postprocessing,
     })
+}
+
+fn remove_if_present(path: &Path) -> Result<()> {
+    let removed = if path.is_dir() {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    };
+    match removed {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(TrainError::io(path, e)),
+        _ => Ok(()),
+    }
+}
+
+/// The file of a fold's per-case scores under every post-processing combination.
+fn scores_file(connectivity: neurodl_volume::Connectivity) -> String {
+    let name = match connectivity {
+        neurodl_volume::Connectivity::Faces => "faces",
+        neurodl_volume::Connectivity::Full => "full",
+    };
+    format!("postprocessing_scores_{name}.json")
+}
+
+fn read_scores(
+    fold_dir: &Path,
+    connectivity: neurodl_volume::Connectivity,
+) -> Result<Option<Vec<CaseVariants>>> {
+    let path = fold_dir.join(scores_file(connectivity));
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| TrainError::io(&path, e))?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| TrainError::Checkpoint {
+            path,
+            message: e.to_string(),
+        })
+}
+
+/// Scores a complete fold of a run made before post-processing existed, from the
+/// predictions it saved (the scores are then stored with the fold).
+fn score_saved_predictions(
+    data: &SegData,
+    fold: &Fold,
+    fold_dir: &Path,
+    config: &SegmentationConfig,
+    connectivity: neurodl_volume::Connectivity,
+) -> Result<Vec<CaseVariants>> {
+    let mut scores = Vec::with_capacity(fold.test.len());
+    for &i in &fold.test {
+        let files = &data.cases[i];
+        let path = fold_dir.join("predictions").join(format!("{}.nii.gz", files.id));
+        if !path.exists() {
+            return Err(TrainError::Checkpoint {
+                path: fold_dir.to_path_buf(),
+                message: format!(
+                    "the fold is complete but has neither {} nor the saved prediction {}: rerun the fold, or set postprocessing = false",
+                    scores_file(connectivity),
+                    path.display()
+                ),
+            });
+        }
+        let predicted = neurodl_io::open_volume(&path)?
+            .to_labels()
+            .map_err(|e| TrainError::Dataset(format!("{}: {e}", path.display())))?;
+        let (images, label) = read_case(files)?;
+        let reference = label
+            .ok_or_else(|| TrainError::Dataset(format!("case {}: no label", files.id)))?
+            .to_labels()
+            .map_err(|e| TrainError::Dataset(format!("case {}: label: {e}", files.id)))?;
+        scores.push(case_variants(
+            &files.id,
+            &predicted,
+            &reference,
+            images[0].affine.spacing(),
+            config,
+            connectivity,
+        )?);
+    }
+    write_json(&fold_dir.join(scores_file(connectivity)), &scores)?;
+    Ok(scores)
+}
+
+/// Writes `predictions_postprocessed/` from a fold's saved predictions.
+fn postprocess_saved_predictions(
+    fold_dir: &Path,
+    fold: &Fold,
+    ids: &[String],
+    post: &Postprocessing,
+    foreground: &[u16],
+) -> Result<()> {
+    let out_dir = fold_dir.join("predictions_postprocessed");
+    std::fs::create_dir_all(&out_dir).map_err(|e| TrainError::io(&out_dir, e))?;
+    for &i in &fold.test {
+        let path = fold_dir.join("predictions").join(format!("{}.nii.gz", ids[i]));
+        let raw = neurodl_io::open_volume(&path)?;
+        let mut labels = raw
+            .to_labels()
+            .map_err(|e| TrainError::Dataset(format!("{}: {e}", path.display())))?;
+        post.apply(&mut labels, foreground)?;
+        write_volume(
+            &out_dir.join(format!("{}.nii.gz", ids[i])),
+            &label_volume_like(&labels, &raw),
+        )?;
+    }
+    Ok(())
 }
 
 const HISTORY_HEADER: &str = "epoch,lr,train_loss,valid_loss,valid_dice,seconds";

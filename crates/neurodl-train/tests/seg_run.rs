@@ -435,6 +435,79 @@ fn one_fold_trains_predicts_on_the_original_grids_and_resumes_exactly() {
     );
 }
 
+/// Two folds' models predict as one ensemble: the softmax of their mean sliding-window logits
+/// (nnU-Net's fold ensembling); models of another plan are refused, naming their folder.
+#[test]
+fn folds_predict_as_an_ensemble_of_mean_logits() {
+    use neurodl_models::burn::tensor::activation::softmax;
+    use neurodl_train::seg::data::prepare_case;
+    use neurodl_train::seg::predict::predict_logits;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_dataset(&data);
+    let mut exp = experiment(&data, NO_AUGMENTATION);
+    exp.evaluation.folds = vec![1, 2];
+    let out = tmp.path().join("run");
+    run(&exp, &out, false, None, &|_| {}).unwrap();
+    let dirs = Segmenter::model_dirs(&out).unwrap();
+    assert_eq!(dirs, vec![out.join("fold-1/model"), out.join("fold-2/model")]);
+    assert_eq!(
+        Segmenter::model_dirs(&dirs[1]).unwrap(),
+        vec![dirs[1].clone()],
+        "a model folder is itself"
+    );
+    let ensemble = Segmenter::load_ensemble(&dirs).unwrap();
+    assert_eq!(ensemble.models.len(), 2);
+
+    let image = open_volume(&data.join("images/case000.nii.gz")).unwrap();
+    let case = prepare_case("case000", &[image], None, &ensemble.plan).unwrap();
+    let window = window_config(&ensemble.plan, 0.5, false);
+    let got = ensemble.probabilities(&case, &window, &mut |_, _| {}).unwrap();
+    let logits: Vec<_> = ensemble
+        .models
+        .iter()
+        .map(|m| predict_logits(m, &case, &window, &mut |_, _| {}).unwrap())
+        .collect();
+    let to_vec = |t: neurodl_models::burn::tensor::Tensor<4>| -> Vec<f32> {
+        softmax(t, 0)
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .unwrap()
+    };
+    let mean = to_vec((logits[0].clone() + logits[1].clone()) / 2.0);
+    let first = to_vec(logits[0].clone());
+    let got: Vec<f32> = got.iter().copied().collect();
+    let max_diff = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+    assert!(
+        max_diff(&got, &mean) <= 1e-6,
+        "ensemble vs mean logits: {}",
+        max_diff(&got, &mean)
+    );
+    assert!(
+        max_diff(&got, &first) > 1e-4,
+        "the two folds' models agree everywhere: the test cannot tell an ensemble from one model"
+    );
+
+    // A model of another plan is refused by folder.
+    let other = tmp.path().join("other-model");
+    std::fs::create_dir_all(&other).unwrap();
+    for f in ["model.safetensors", "postprocessing.json"] {
+        std::fs::copy(dirs[1].join(f), other.join(f)).unwrap();
+    }
+    let mut plan: Plan = serde_json::from_value(json(&dirs[1].join("plan.json"))).unwrap();
+    plan.batch_size += 1;
+    std::fs::write(other.join("plan.json"), serde_json::to_string(&plan).unwrap()).unwrap();
+    let err = Segmenter::load_ensemble(&[dirs[0].clone(), other.clone()])
+        .err()
+        .expect("models of two plans are refused");
+    assert!(
+        err.to_string().contains("other-model") && err.to_string().contains("plan.json"),
+        "{err}"
+    );
+}
+
 #[test]
 fn bad_datasets_are_refused_by_name() {
     let tmp = tempfile::tempdir().unwrap();

@@ -46,7 +46,8 @@ pub struct TrainArgs {
 /// Arguments of `neurodl seg predict`.
 #[derive(clap::Args)]
 pub struct PredictArgs {
-    /// A trained model folder (`RUN/fold-N/model`: plan.json + model.safetensors).
+    /// A trained model folder (`RUN/fold-N/model`: plan.json + model.safetensors), or a run
+    /// folder: then its trained folds predict as an ensemble (mean logits, nnU-Net's default).
     pub model: PathBuf,
     /// Scans to segment: image files (single-channel plans) or dataset folders (every case's
     /// images, training and test).
@@ -262,8 +263,20 @@ fn case_id(path: &Path) -> String {
 
 /// `neurodl seg predict`.
 pub fn predict(args: &PredictArgs) -> Result<()> {
+    let model_dirs = Segmenter::model_dirs(&args.model)?;
     let mut segmenter =
-        Segmenter::load(&args.model).with_context(|| format!("loading {}", args.model.display()))?;
+        Segmenter::load_ensemble(&model_dirs).with_context(|| format!("loading {}", args.model.display()))?;
+    if model_dirs.len() > 1 {
+        eprintln!(
+            "ensemble of {} models: {}",
+            model_dirs.len(),
+            model_dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     if args.no_postprocessing {
         segmenter.postprocessing = None;
     }

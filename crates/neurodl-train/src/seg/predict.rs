@@ -5,6 +5,10 @@
 //! A trained model folder holds `plan.json` and `model.safetensors` (the U-Net's `state_dict`
 //! in PyTorch's naming, loadable by nnU-Net's `PlainConvUNet` too), and, when the run chose
 //! one, `postprocessing.json` ([`Postprocessing`]), applied to every label map it writes.
+//!
+//! Several models of one plan (the folds of a cross-validation) predict as an ensemble, as
+//! nnU-Net's default 5-fold inference does: their sliding-window logits are averaged, then
+//! the softmax is taken.
 
 use std::path::Path;
 
@@ -21,12 +25,12 @@ use super::postprocess::Postprocessing;
 use super::train::unet_config;
 use crate::error::{Result, TrainError};
 
-/// A trained segmenter: its plan and network.
+/// A trained segmenter: its plan and network(s).
 pub struct Segmenter {
     /// The plan it was trained with.
     pub plan: Plan,
-    /// The network, eval mode, deep supervision off.
-    pub model: PlainConvUNet,
+    /// The networks (one, or the folds of an ensemble), eval mode, deep supervision off.
+    pub models: Vec<PlainConvUNet>,
     /// Applied to every label map [`Segmenter::segment`] returns (set to `None` to skip it).
     pub postprocessing: Option<Postprocessing>,
 }
@@ -35,36 +39,112 @@ impl Segmenter {
     /// Loads `plan.json`, `model.safetensors` and, if present, `postprocessing.json` from a
     /// model folder.
     pub fn load(dir: &Path) -> Result<Self> {
-        let plan_path = dir.join("plan.json");
-        let text = std::fs::read_to_string(&plan_path).map_err(|e| TrainError::io(&plan_path, e))?;
-        let plan: Plan = serde_json::from_str(&text).map_err(|e| TrainError::Config {
-            source_name: plan_path.display().to_string(),
-            message: e.to_string(),
-        })?;
-        let device = Device::default();
-        let mut model = unet_config(&plan)
-            .init(&device)
-            .map_err(|e| TrainError::Training(format!("{}: {e}", plan_path.display())))?;
-        model = model
-            .load_pytorch(dir.join("model.safetensors"))
-            .map_err(|e| TrainError::Training(format!("{}: {e}", dir.join("model.safetensors").display())))?;
-        model.set_deep_supervision(false);
-        let postprocessing = Postprocessing::read(dir)?;
+        let (plan, model, postprocessing) = load_model(dir)?;
         Ok(Self {
             plan,
-            model,
+            models: vec![model],
             postprocessing,
         })
     }
 
-    /// Class probabilities `K × X × Y × Z` on a prepared case's grid.
+    /// Loads several model folders as one ensemble. They must share one plan and one
+    /// post-processing (the folds of one run do); errors name the folder that differs.
+    pub fn load_ensemble(dirs: &[std::path::PathBuf]) -> Result<Self> {
+        let Some((first, rest)) = dirs.split_first() else {
+            return Err(TrainError::Config {
+                source_name: "model folders".into(),
+                message: "no model folder given".into(),
+            });
+        };
+        let mut segmenter = Self::load(first)?;
+        for dir in rest {
+            let (plan, model, postprocessing) = load_model(dir)?;
+            let differs = |what: &str| TrainError::Config {
+                source_name: dir.display().to_string(),
+                message: format!(
+                    "its {what} differs from {}'s: only models of one plan (the folds of one run) form an ensemble",
+                    first.display()
+                ),
+            };
+            if plan != segmenter.plan {
+                return Err(differs("plan.json"));
+            }
+            if postprocessing != segmenter.postprocessing {
+                return Err(differs("postprocessing.json"));
+            }
+            segmenter.models.push(model);
+        }
+        Ok(segmenter)
+    }
+
+    /// The model folders of a run folder's trained folds (`RUN/fold-N/model`, in fold order),
+    /// or `path` itself when it is a model folder.
+    pub fn model_dirs(path: &Path) -> Result<Vec<std::path::PathBuf>> {
+        if path.join("model.safetensors").exists() {
+            return Ok(vec![path.to_path_buf()]);
+        }
+        let mut folds: Vec<(usize, std::path::PathBuf)> = std::fs::read_dir(path)
+            .map_err(|e| TrainError::io(path, e))?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let k: usize = e.file_name().to_str()?.strip_prefix("fold-")?.parse().ok()?;
+                let model = e.path().join("model");
+                model.join("model.safetensors").exists().then_some((k, model))
+            })
+            .collect();
+        folds.sort();
+        if folds.is_empty() {
+            return Err(TrainError::Config {
+                source_name: path.display().to_string(),
+                message: "neither a model folder (model.safetensors) nor a run folder with trained folds (fold-N/model/)".into(),
+            });
+        }
+        Ok(folds.into_iter().map(|(_, d)| d).collect())
+    }
+}
+
+/// Reads one model folder (plan, weights, optional post-processing).
+fn load_model(dir: &Path) -> Result<(Plan, PlainConvUNet, Option<Postprocessing>)> {
+    let plan_path = dir.join("plan.json");
+    let text = std::fs::read_to_string(&plan_path).map_err(|e| TrainError::io(&plan_path, e))?;
+    let plan: Plan = serde_json::from_str(&text).map_err(|e| TrainError::Config {
+        source_name: plan_path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let device = Device::default();
+    let mut model = unet_config(&plan)
+        .init(&device)
+        .map_err(|e| TrainError::Training(format!("{}: {e}", plan_path.display())))?;
+    model = model
+        .load_pytorch(dir.join("model.safetensors"))
+        .map_err(|e| TrainError::Training(format!("{}: {e}", dir.join("model.safetensors").display())))?;
+    model.set_deep_supervision(false);
+    let postprocessing = Postprocessing::read(dir)?;
+    Ok((plan, model, postprocessing))
+}
+
+impl Segmenter {
+    /// Class probabilities `K × X × Y × Z` on a prepared case's grid (of the ensemble: the
+    /// softmax of the models' mean logits). `progress` sees the windows of all models.
     pub fn probabilities(
         &self,
         case: &PreparedCase,
         window: &SlidingWindowConfig,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Array4<f32>> {
-        predict_probabilities(&self.model, case, window, progress)
+        let n_models = self.models.len();
+        let mut sum: Option<Tensor<4>> = None;
+        for (m, model) in self.models.iter().enumerate() {
+            let logits = predict_logits(model, case, window, &mut |done, total| {
+                progress(m * total + done, n_models * total)
+            })?;
+            sum = Some(match sum {
+                Some(s) => s + logits,
+                None => logits,
+            });
+        }
+        let mean = sum.expect("a segmenter has at least one model") / n_models as f32;
+        to_probabilities(mean)
     }
 
     /// Segments one scan (its channels as separate volumes, in the plan's order): a label map
@@ -145,6 +225,16 @@ pub fn predict_probabilities(
     window: &SlidingWindowConfig,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Array4<f32>> {
+    to_probabilities(predict_logits(model, case, window, progress)?)
+}
+
+/// Sliding-window logits `K × X × Y × Z` of an eval-mode model on a prepared case.
+pub fn predict_logits(
+    model: &PlainConvUNet,
+    case: &PreparedCase,
+    window: &SlidingWindowConfig,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Tensor<4>> {
     let device = Device::default();
     let image = case.subject.image();
     let shape = [
@@ -170,6 +260,10 @@ pub fn predict_probabilities(
         progress,
     )
     .map_err(|e| TrainError::Training(format!("case {}: {e}", case.subject.id())))?;
+    Ok(logits)
+}
+
+fn to_probabilities(logits: Tensor<4>) -> Result<Array4<f32>> {
     let probabilities = softmax(logits, 0);
     let dims = probabilities.dims();
     let values: Vec<f32> = probabilities

@@ -41,7 +41,7 @@ use super::experiment::SegExperiment;
 use super::fingerprint::{LoadedCase, fingerprint_dataset};
 use super::plan::{Fingerprint, Plan, plan};
 use super::postprocess::{CaseVariants, Postprocessing, case_variants, raw_evaluation};
-use super::predict::{Segmenter, label_volume_like, predict_probabilities, window_config};
+use super::predict::{Segmenter, label_volume_like, window_config};
 use super::train::{SegEpochRecord, SegFitInput, fit_unet, unet_config};
 use crate::checkpoint::CheckpointPlan;
 use crate::error::{Result, TrainError};
@@ -394,7 +394,7 @@ pub fn run_seg_experiment(exp: &SegExperiment, opts: &SegRunOptions<'_>) -> Resu
         // Post-processing is chosen after every fold is scored, from the raw predictions.
         let segmenter = Segmenter {
             plan: plan.clone(),
-            model: fitted_model,
+            models: vec![fitted_model],
             postprocessing: None,
         };
         let window = window_config(&plan, exp.evaluation.tile_step_size, exp.evaluation.mirror);
@@ -402,7 +402,7 @@ pub fn run_seg_experiment(exp: &SegExperiment, opts: &SegRunOptions<'_>) -> Resu
         let predictions_dir = fold_dir.join("predictions");
         for (n, &i) in fold.test.iter().enumerate() {
             let case = &prepared[i];
-            let probabilities = predict_probabilities(&segmenter.model, case, &window, &mut |_, _| {})?;
+            let probabilities = segmenter.probabilities(case, &window, &mut |_, _| {})?;
             let predicted = segmenter.restore(case, &probabilities)?;
             let (images, label) = read_case(&data.cases[i])?;
             let reference = label

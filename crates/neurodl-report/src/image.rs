@@ -42,7 +42,38 @@ pub fn image_overlay_png(
     pixels: &[f32],
     overlay: Option<&[u8]>,
 ) -> Result<Vec<u8>, ReportError> {
-    let lay = layout(title, width, height, pixels, overlay)?;
+    render(title, width, height, pixels, overlay, &|id| format!("class {id}"))
+}
+
+/// [`image_overlay_png`] with the legend naming the classes: `"1 anterior"` for an id found in
+/// `names`, `"class 7"` for one that is not.
+///
+/// # Errors
+/// As [`image_overlay_png`].
+pub fn image_overlay_named_png(
+    title: &str,
+    width: usize,
+    height: usize,
+    pixels: &[f32],
+    overlay: &[u8],
+    names: &[(u8, &str)],
+) -> Result<Vec<u8>, ReportError> {
+    let legend = |id: u8| match names.iter().find(|(n, _)| *n == id) {
+        Some((_, name)) => format!("{id} {name}"),
+        None => format!("class {id}"),
+    };
+    render(title, width, height, pixels, Some(overlay), &legend)
+}
+
+fn render(
+    title: &str,
+    width: usize,
+    height: usize,
+    pixels: &[f32],
+    overlay: Option<&[u8]>,
+    legend: &dyn Fn(u8) -> String,
+) -> Result<Vec<u8>, ReportError> {
+    let lay = layout(title, width, height, pixels, overlay, legend)?;
     let grey = grey_levels(pixels)?;
 
     // The image at display scale, overlay blended in.
@@ -92,7 +123,7 @@ pub fn image_overlay_png(
                 palette::class_color(id),
             )?;
             let opts = TextOpts::new(s.tick, palette::TEXT).align(HAlign::Left, VAlign::Center);
-            c.text(&format!("class {id}"), (x0 + sw + s.tick * 0.5, cy), opts)?;
+            c.text(&legend(id), (x0 + sw + s.tick * 0.5, cy), opts)?;
         }
         if shown < lay.classes.len() {
             let cy = lay.img_y + row * (shown as f64 + 0.5);
@@ -124,6 +155,7 @@ pub(crate) fn layout(
     height: usize,
     pixels: &[f32],
     overlay: Option<&[u8]>,
+    legend: &dyn Fn(u8) -> String,
 ) -> Result<Layout, ReportError> {
     if width == 0 || height == 0 {
         return Err(ReportError::EmptyInput {
@@ -168,8 +200,11 @@ pub(crate) fn layout(
     let legend_w = if classes.is_empty() {
         0.0
     } else {
-        let widest = format!("class {}", classes[classes.len() - 1]);
-        s.pad * 1.5 + s.tick * 1.4 + canvas::text_width(&widest, s.tick, false)?
+        let mut widest: f64 = 0.0;
+        for &id in &classes {
+            widest = widest.max(canvas::text_width(&legend(id), s.tick, false)?);
+        }
+        s.pad * 1.5 + s.tick * 1.4 + widest
     };
     let content_w = zw as f64 + legend_w;
     let out_w = (content_w + 2.0 * s.pad).ceil().max(MIN_WIDTH as f64);
@@ -240,10 +275,12 @@ mod tests {
 
     #[test]
     fn small_images_are_enlarged_by_a_whole_factor() {
-        let lay = layout("t", 64, 32, &[0.0; 64 * 32], None).expect("valid image");
+        let lay =
+            layout("t", 64, 32, &[0.0; 64 * 32], None, &|id| format!("class {id}")).expect("valid image");
         assert_eq!(lay.zoom, 6);
         assert!(lay.out_w >= 64 * 6 && lay.out_h >= 32 * 6);
-        let lay = layout("", 1000, 10, &[0.0; 10_000], None).expect("valid image");
+        let lay =
+            layout("", 1000, 10, &[0.0; 10_000], None, &|id| format!("class {id}")).expect("valid image");
         assert_eq!(lay.zoom, 1);
     }
 }

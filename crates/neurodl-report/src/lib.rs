@@ -8,7 +8,8 @@
 //! - [`line_plot_png`]: curves on shared axes ([`Curve`]), e.g. loss per epoch per fold.
 //! - [`confusion_matrix_png`]: counts and row percentages, true classes as rows.
 //! - [`bar_chart_png`]: [`Bar`]s with error bars and an optional reference line (chance).
-//! - [`image_overlay_png`]: a grey-scale image with class ids blended over it.
+//! - [`image_overlay_png`]: a grey-scale image with class ids blended over it
+//!   ([`image_overlay_named_png`]: with the classes' names in the legend).
 //! - [`Report`]: one HTML file with inline CSS and images as base64 data URIs, written
 //!   atomically; [`write_png`] writes a PNG the same way.
 //!
@@ -50,5 +51,5 @@ pub use bar::{Bar, bar_chart_png};
 pub use confusion::confusion_matrix_png;
 pub use error::ReportError;
 pub use html::{Report, escape_html};
-pub use image::image_overlay_png;
+pub use image::{image_overlay_named_png, image_overlay_png};
 pub use line::{Curve, line_plot_png};

@@ -299,6 +299,31 @@ fn image_overlay_shows_the_image_and_the_labels() {
 }
 
 #[test]
+fn named_overlay_legends_make_room_for_the_names() {
+    let (w, h) = (32, 24);
+    let pixels: Vec<f32> = (0..w * h).map(|i| (i % w) as f32).collect();
+    let mut overlay = vec![0u8; w * h];
+    overlay[5 * w + 5] = 1;
+    overlay[9 * w + 9] = 2;
+    let ids = image_overlay_png("slice", w, h, &pixels, Some(&overlay)).expect("renders");
+    let names = [(1u8, "anterior hippocampus"), (2, "posterior hippocampus")];
+    let named =
+        neurodl_report::image_overlay_named_png("slice", w, h, &pixels, &overlay, &names).expect("renders");
+    let (ids_w, _, _) = decode(&ids);
+    let (named_w, _, px) = decode(&named);
+    assert!(
+        named_w > ids_w,
+        "a legend of names is wider: {named_w} vs {ids_w}"
+    );
+    // Both swatches are drawn (class 2 is sky blue, #56B4E9).
+    assert!(count_near(&px, (0x56, 0xB4, 0xE9), 3) > 50, "class 2 swatch");
+    // An id without a name keeps its numbered entry.
+    let partly = neurodl_report::image_overlay_named_png("slice", w, h, &pixels, &overlay, &names[..1])
+        .expect("renders");
+    assert!(decode(&partly).0 >= ids_w);
+}
+
+#[test]
 fn image_without_overlay_is_grey() {
     let pixels: Vec<f32> = (0..64 * 64).map(|i| (i as f32).sin()).collect();
     let png = image_overlay_png("", 64, 64, &pixels, None).expect("renders");

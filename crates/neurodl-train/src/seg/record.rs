@@ -9,7 +9,7 @@ use std::path::Path;
 use ndarray::{Array3, Axis};
 use neurodl_eval::segmentation::{MetricSummary, SegMetric, SegmentationEvaluation};
 use neurodl_io::open_volume;
-use neurodl_report::{Curve, Report, image_overlay_png, line_plot_png};
+use neurodl_report::{Curve, Report, image_overlay_named_png, line_plot_png};
 
 use super::data::SegData;
 use super::experiment::SegExperiment;
@@ -311,7 +311,15 @@ fn overlay(out: &Path, data: &SegData, id: &str, title: &str) -> Result<Option<V
             }
         }
     }
-    Ok(Some(image_overlay_png(title, width, h, &pixels, Some(&labels))?))
+    let names: Vec<(u8, &str)> = data
+        .labels
+        .iter()
+        .filter(|(l, _)| **l > 0 && **l <= 255)
+        .map(|(l, n)| (*l as u8, n.as_str()))
+        .collect();
+    Ok(Some(image_overlay_named_png(
+        title, width, h, &pixels, &labels, &names,
+    )?))
 }
 
 fn centre_slice(labels: &Array3<u16>) -> usize {

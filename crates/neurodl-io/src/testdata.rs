@@ -54,6 +54,19 @@ pub fn median(mut xs: Vec<f64>) -> f64 {
     xs[xs.len() / 2]
 }
 
+/// Decodes the run-length code the golden generators write for label maps:
+/// `[value, run, value, run, ...]` over the C-order flattening.
+pub fn run_length_decode(code: &[u64]) -> Vec<u64> {
+    let mut out = Vec::new();
+    for pair in code.chunks(2) {
+        out.extend(std::iter::repeat_n(
+            pair[0],
+            pair.get(1).copied().unwrap_or(0) as usize,
+        ));
+    }
+    out
+}
+
 /// Runs the Python half of a benchmark (`script`, relative to the repository root) with
 /// [`reference_python`] and `args`, and parses the one JSON document it prints. On failure
 /// prints why, naming `baseline` (e.g. "MNE"), and returns `None`, so the Rust side can

@@ -476,10 +476,7 @@ fn unrle(v: &Value, n: usize) -> Vec<u64> {
         .iter()
         .map(|x| x.as_u64().unwrap())
         .collect();
-    let mut out = Vec::with_capacity(n);
-    for pair in flat.chunks(2) {
-        out.extend(std::iter::repeat_n(pair[0], pair[1] as usize));
-    }
+    let out = neurodl_io::testdata::run_length_decode(&flat);
     assert_eq!(out.len(), n, "run-length code covers the shape");
     out
 }

@@ -847,7 +847,7 @@ fn read_header_from(source: &mut Source, path: &Path) -> Result<NiftiHeader> {
     bytes[..4].copy_from_slice(&first);
     source.read_exact_or(&mut bytes[4..], path, "header")?;
     let f = Fields { bytes: &bytes, big };
-    let header = match version {
+    match version {
         NiftiVersion::One => {
             let magic = f.arr::<4>(344);
             if &magic != b"n+1\0" {
@@ -859,50 +859,6 @@ fn read_header_from(source: &mut Source, path: &Path) -> Result<NiftiHeader> {
                 } else {
                     Error::malformed(path, "header.magic", format!("{magic:02x?}, expected `n+1\\0`"))
                 });
-            }
-            let mut dim = [0i64; 8];
-            for (i, d) in dim.iter_mut().enumerate() {
-                *d = f.i16(40 + 2 * i) as i64;
-            }
-            let mut pixdim = [0.0; 8];
-            for (i, p) in pixdim.iter_mut().enumerate() {
-                *p = f.f32(76 + 4 * i);
-            }
-            let mut srow = [[0.0; 4]; 3];
-            for (r, row) in srow.iter_mut().enumerate() {
-                for (c, v) in row.iter_mut().enumerate() {
-                    *v = f.f32(280 + 16 * r + 4 * c);
-                }
-            }
-            NiftiHeader {
-                version,
-                big_endian: big,
-                dim,
-                intent_p: [f.f32(56), f.f32(60), f.f32(64)],
-                intent_code: f.i16(68) as i32,
-                intent_name: f.text(328, 16),
-                datatype: f.i16(70),
-                bitpix: f.i16(72),
-                pixdim,
-                vox_offset: f.f32(108),
-                scl_slope: f.f32(112),
-                scl_inter: f.f32(116),
-                cal_max: f.f32(124),
-                cal_min: f.f32(128),
-                slice_start: f.i16(74) as i64,
-                slice_end: f.i16(120) as i64,
-                slice_code: bytes[122] as i32,
-                slice_duration: f.f32(132),
-                toffset: f.f32(136),
-                xyzt_units: bytes[123] as i32,
-                dim_info: bytes[39],
-                descrip: f.text(148, 80),
-                aux_file: f.text(228, 24),
-                qform_code: f.i16(252) as i32,
-                sform_code: f.i16(254) as i32,
-                quatern: [f.f32(256), f.f32(260), f.f32(264)],
-                qoffset: [f.f32(268), f.f32(272), f.f32(276)],
-                srow,
             }
         }
         NiftiVersion::Two => {
@@ -921,51 +877,65 @@ fn read_header_from(source: &mut Source, path: &Path) -> Result<NiftiHeader> {
                     )
                 });
             }
-            let mut dim = [0i64; 8];
-            for (i, d) in dim.iter_mut().enumerate() {
-                *d = f.i64(16 + 8 * i);
-            }
-            let mut pixdim = [0.0; 8];
-            for (i, p) in pixdim.iter_mut().enumerate() {
-                *p = f.f64(104 + 8 * i);
-            }
-            let mut srow = [[0.0; 4]; 3];
-            for (r, row) in srow.iter_mut().enumerate() {
-                for (c, v) in row.iter_mut().enumerate() {
-                    *v = f.f64(400 + 32 * r + 8 * c);
-                }
-            }
-            NiftiHeader {
-                version,
-                big_endian: big,
-                dim,
-                intent_p: [f.f64(80), f.f64(88), f.f64(96)],
-                intent_code: f.i32(504),
-                intent_name: f.text(508, 16),
-                datatype: f.i16(12),
-                bitpix: f.i16(14),
-                pixdim,
-                vox_offset: f.i64(168) as f64,
-                scl_slope: f.f64(176),
-                scl_inter: f.f64(184),
-                cal_max: f.f64(192),
-                cal_min: f.f64(200),
-                slice_start: f.i64(224),
-                slice_end: f.i64(232),
-                slice_code: f.i32(496),
-                slice_duration: f.f64(208),
-                toffset: f.f64(216),
-                xyzt_units: f.i32(500),
-                dim_info: bytes[524],
-                descrip: f.text(240, 80),
-                aux_file: f.text(320, 24),
-                qform_code: f.i32(344),
-                sform_code: f.i32(348),
-                quatern: [f.f64(352), f.f64(360), f.f64(368)],
-                qoffset: [f.f64(376), f.f64(384), f.f64(392)],
-                srow,
-            }
         }
+    }
+    // One table for both layouts: each field's byte offset in NIfTI-1 and in NIfTI-2. The
+    // second version widened floats to f64 and most integers to i32 or i64.
+    let one = version == NiftiVersion::One;
+    let real = |v1: usize, v2: usize| if one { f.f32(v1) } else { f.f64(v2) };
+    // NIfTI-1 i16 fields that NIfTI-2 stores as i32 (`wide == false`) or i64.
+    let int = |v1: usize, v2: usize, wide: bool| -> i64 {
+        match (one, wide) {
+            (true, _) => f.i16(v1) as i64,
+            (false, false) => f.i32(v2) as i64,
+            (false, true) => f.i64(v2),
+        }
+    };
+    // NIfTI-1 bytes that NIfTI-2 stores as i32.
+    let byte = |v1: usize, v2: usize| if one { bytes[v1] as i32 } else { f.i32(v2) };
+    let mut dim = [0i64; 8];
+    for (i, d) in dim.iter_mut().enumerate() {
+        *d = int(40 + 2 * i, 16 + 8 * i, true);
+    }
+    let mut pixdim = [0.0; 8];
+    for (i, p) in pixdim.iter_mut().enumerate() {
+        *p = real(76 + 4 * i, 104 + 8 * i);
+    }
+    let mut srow = [[0.0; 4]; 3];
+    for (r, row) in srow.iter_mut().enumerate() {
+        for (c, v) in row.iter_mut().enumerate() {
+            *v = real(280 + 16 * r + 4 * c, 400 + 32 * r + 8 * c);
+        }
+    }
+    let header = NiftiHeader {
+        version,
+        big_endian: big,
+        dim,
+        intent_p: [real(56, 80), real(60, 88), real(64, 96)],
+        intent_code: int(68, 504, false) as i32,
+        intent_name: if one { f.text(328, 16) } else { f.text(508, 16) },
+        datatype: if one { f.i16(70) } else { f.i16(12) },
+        bitpix: if one { f.i16(72) } else { f.i16(14) },
+        pixdim,
+        vox_offset: if one { f.f32(108) } else { f.i64(168) as f64 },
+        scl_slope: real(112, 176),
+        scl_inter: real(116, 184),
+        cal_max: real(124, 192),
+        cal_min: real(128, 200),
+        slice_start: int(74, 224, true),
+        slice_end: int(120, 232, true),
+        slice_code: byte(122, 496),
+        slice_duration: real(132, 208),
+        toffset: real(136, 216),
+        xyzt_units: byte(123, 500),
+        dim_info: if one { bytes[39] } else { bytes[524] },
+        descrip: if one { f.text(148, 80) } else { f.text(240, 80) },
+        aux_file: if one { f.text(228, 24) } else { f.text(320, 24) },
+        qform_code: int(252, 344, false) as i32,
+        sform_code: int(254, 348, false) as i32,
+        quatern: [real(256, 352), real(260, 360), real(264, 368)],
+        qoffset: [real(268, 376), real(272, 384), real(276, 392)],
+        srow,
     };
     check_extensions(source, &header, path)?;
     Ok(header)

@@ -268,3 +268,47 @@ pub fn exponential_moving_demean_in_place(
 ) -> Result<()> {
     run_rows(data, factor_new, init_block_size, None)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The AVX2 path must give the portable path's bits (same operations, same order), for
+    /// standardising and for demeaning.
+    #[test]
+    fn avx2_and_portable_lanes_agree_bit_for_bit() {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            let n = 3000;
+            let mut state = 0x2545_f491_4f6c_dd1d_u64;
+            let mut next = || {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 11) as f64 / (1u64 << 53) as f64 * 40.0 - 20.0
+            };
+            let original: Vec<Vec<f64>> = (0..LANES).map(|_| (0..n).map(|_| next()).collect()).collect();
+            let keep = 1.0 - 1e-3;
+            let den = weights(n, keep);
+            for eps in [Some(1e-4), None] {
+                let mut a = original.clone();
+                let mut b = original.clone();
+                let [a0, a1, a2, a3] = &mut a[..] else {
+                    unreachable!()
+                };
+                standardize_rows_portable([a0, a1, a2, a3], &den, keep, eps);
+                let [b0, b1, b2, b3] = &mut b[..] else {
+                    unreachable!()
+                };
+                // SAFETY: AVX2 is present (checked above).
+                unsafe { standardize_rows_avx2([b0, b1, b2, b3], &den, keep, eps) };
+                for (ra, rb) in a.iter().zip(&b) {
+                    for (x, y) in ra.iter().zip(rb) {
+                        assert_eq!(x.to_bits(), y.to_bits(), "eps {eps:?}");
+                    }
+                }
+                assert_ne!(a, original, "the data were standardised");
+            }
+        }
+    }
+}

@@ -146,6 +146,25 @@ fn plan_train_predict_evaluate_on_a_tiny_dataset() {
         assert_eq!(predicted.shape(), image.shape(), "{name}");
         assert_eq!(predicted.affine, image.affine, "{name}");
     }
+    // The run folder predicts with its trained folds (here fold 1 alone): the same maps.
+    let from_run = dir.join("from-run");
+    let o = neurodl(&[
+        "seg",
+        "predict",
+        s(&run),
+        s(&image_path),
+        "--out",
+        s(&from_run),
+        "--no-mirror",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        open_volume(&from_run.join("case002.nii.gz"))
+            .unwrap()
+            .to_labels()
+            .unwrap(),
+        predicted.to_labels().unwrap()
+    );
     // The single-file prediction is the same scan's prediction within the folder run.
     assert_eq!(
         open_volume(&all.join("case002.nii.gz"))

@@ -133,6 +133,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     let bar = super::progress_bar();
     let say = |line: String| super::say(&bar, line);
     let lock = Mutex::new(());
+    let label_names: Mutex<Option<BTreeMap<u16, String>>> = Mutex::new(None);
     let progress = |p: SegProgress<'_>| {
         let _guard = lock.lock();
         match p {
@@ -141,7 +142,12 @@ pub fn train(args: &TrainArgs) -> Result<()> {
                 bar.set_position(done as u64);
                 bar.set_message(stage);
             }
-            SegProgress::Planned(plan) => say(describe_plan(plan)),
+            SegProgress::Planned(plan) => {
+                if let Ok(mut names) = label_names.lock() {
+                    *names = Some(plan.labels.clone());
+                }
+                say(describe_plan(plan))
+            }
             SegProgress::FoldStarted {
                 fold,
                 n_train,
@@ -206,7 +212,8 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         }
     }
     if let Some(eval) = &summary.evaluation {
-        print_statistics(&eval.statistics(), None);
+        let names = label_names.lock().ok().and_then(|n| n.clone());
+        print_statistics(&eval.statistics(), names.as_ref());
     }
     println!("run record: {}", out.display());
     Ok(())

@@ -96,7 +96,7 @@ impl Segmenter {
         if folds.is_empty() {
             return Err(TrainError::Config {
                 source_name: path.display().to_string(),
-                message: "neither a model folder (model.safetensors) nor a run folder with trained folds (fold-N/model/)".into(),
+                message: "neither a model folder (plan.json + model.safetensors) nor a run folder with trained folds (fold-N/model/)".into(),
             });
         }
         Ok(folds.into_iter().map(|(_, d)| d).collect())

@@ -55,6 +55,24 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     write_text(path, &text)
 }
 
+/// Reads JSON from `path`; errors name the file (and, for bad JSON, line and column).
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| TrainError::Config {
+        source_name: path.display().to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// [`read_json`], or `None` when there is no file at `path`.
+pub fn read_json_if_present<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
+    if path.exists() {
+        read_json(path).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
 /// `environment.json`.
 pub fn write_environment(dir: &Path) -> Result<()> {
     #[derive(Serialize)]

@@ -216,17 +216,7 @@ impl Postprocessing {
 
     /// Reads `postprocessing.json` from a model folder; `None` if there is none.
     pub fn read(dir: &Path) -> Result<Option<Self>> {
-        let path = dir.join("postprocessing.json");
-        if !path.exists() {
-            return Ok(None);
-        }
-        let text = std::fs::read_to_string(&path).map_err(|e| TrainError::io(&path, e))?;
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| TrainError::Config {
-                source_name: path.display().to_string(),
-                message: e.to_string(),
-            })
+        crate::record::read_json_if_present(&dir.join("postprocessing.json"))
     }
 }
 

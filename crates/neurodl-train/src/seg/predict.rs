@@ -106,11 +106,7 @@ impl Segmenter {
 /// Reads one model folder (plan, weights, optional post-processing).
 fn load_model(dir: &Path) -> Result<(Plan, PlainConvUNet, Option<Postprocessing>)> {
     let plan_path = dir.join("plan.json");
-    let text = std::fs::read_to_string(&plan_path).map_err(|e| TrainError::io(&plan_path, e))?;
-    let plan: Plan = serde_json::from_str(&text).map_err(|e| TrainError::Config {
-        source_name: plan_path.display().to_string(),
-        message: e.to_string(),
-    })?;
+    let plan: Plan = crate::record::read_json(&plan_path)?;
     let device = Device::default();
     let mut model = unet_config(&plan)
         .init(&device)

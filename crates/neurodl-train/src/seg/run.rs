@@ -45,7 +45,7 @@ use super::predict::{Segmenter, label_volume_like, window_config};
 use super::train::{SegEpochRecord, SegFitInput, fit_unet, unet_config};
 use crate::checkpoint::CheckpointPlan;
 use crate::error::{Result, TrainError};
-use crate::record::{write_environment, write_json, write_text};
+use crate::record::{read_json, read_json_if_present, write_environment, write_json, write_text};
 use crate::rng::{SplitMix64, derive_seed};
 
 /// What a running study reports, for progress bars.
@@ -206,14 +206,6 @@ pub fn fingerprint_experiment(
     )
 }
 
-fn read_plan(path: &Path) -> Result<Plan> {
-    let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
-    serde_json::from_str(&text).map_err(|e| TrainError::Config {
-        source_name: path.display().to_string(),
-        message: e.to_string(),
-    })
-}
-
 /// Runs the study (see the module doc for what it writes).
 pub fn run_seg_experiment(exp: &SegExperiment, opts: &SegRunOptions<'_>) -> Result<SegRunSummary> {
     let out = &opts.out_dir;
@@ -253,9 +245,9 @@ pub fn run_seg_experiment(exp: &SegExperiment, opts: &SegRunOptions<'_>) -> Resu
 
     let plan_path = out.join("plan.json");
     let plan = if let Some(p) = &opts.plan_file {
-        read_plan(p)?
+        read_json::<Plan>(p)?
     } else if opts.resume && plan_path.exists() {
-        read_plan(&plan_path)?
+        read_json::<Plan>(&plan_path)?
     } else {
         let fp = fingerprint_experiment(exp, &data, opts.progress)?;
         std::fs::create_dir_all(out).map_err(|e| TrainError::io(out, e))?;
@@ -524,17 +516,7 @@ fn read_scores(
     fold_dir: &Path,
     connectivity: neurodl_volume::Connectivity,
 ) -> Result<Option<Vec<CaseVariants>>> {
-    let path = fold_dir.join(scores_file(connectivity));
-    if !path.exists() {
-        return Ok(None);
-    }
-    let text = std::fs::read_to_string(&path).map_err(|e| TrainError::io(&path, e))?;
-    serde_json::from_str(&text)
-        .map(Some)
-        .map_err(|e| TrainError::Checkpoint {
-            path,
-            message: e.to_string(),
-        })
+    read_json_if_present(&fold_dir.join(scores_file(connectivity)))
 }
 
 /// Scores a complete fold of a run made before post-processing existed, from the
@@ -628,12 +610,7 @@ fn write_history(fold_dir: &Path, history: &[SegEpochRecord]) -> Result<()> {
 }
 
 fn read_history(fold_dir: &Path) -> Result<Vec<SegEpochRecord>> {
-    let path = fold_dir.join("history.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| TrainError::io(&path, e))?;
-    serde_json::from_str(&text).map_err(|e| TrainError::Checkpoint {
-        path,
-        message: e.to_string(),
-    })
+    read_json(&fold_dir.join("history.json"))
 }
 
 #[cfg(test)]

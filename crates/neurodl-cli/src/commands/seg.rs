@@ -49,8 +49,9 @@ pub struct PredictArgs {
     /// A trained model folder (`RUN/fold-N/model`: plan.json + model.safetensors), or a run
     /// folder: then its trained folds predict as an ensemble (mean logits, nnU-Net's default).
     pub model: PathBuf,
-    /// Scans to segment: image files (single-channel plans) or dataset folders (every case's
-    /// images, training and test).
+    /// Scans to segment: image files or dataset folders (every case's images, training and
+    /// test). A model of several channels takes each case's files named as nnU-Net names
+    /// them, CASE_0000.nii.gz, CASE_0001.nii.gz, …; the prediction is CASE.nii.gz.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
     /// Output folder; each prediction is written as CASE.nii.gz with its input's affine.
@@ -268,6 +269,73 @@ fn case_id(path: &Path) -> String {
     name
 }
 
+/// Image files as cases. nnU-Net names a case's channels `CASE_0000.nii.gz`,
+/// `CASE_0001.nii.gz`, …: a model of several channels needs every file named so, and each case
+/// complete; for a one-channel model a `_0000` suffix is dropped from the case id and any
+/// other name is the case id itself. Cases keep the order of their first file.
+fn group_channel_files(files: &[PathBuf], n_channels: usize) -> Result<Vec<(String, Vec<PathBuf>)>> {
+    let split = |path: &Path| -> Option<(String, usize)> {
+        let stem = case_id(path);
+        let (case, digits) = stem.rsplit_once('_')?;
+        (digits.len() == 4 && digits.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| (case.to_string(), digits.parse().expect("four digits")))
+    };
+    if n_channels == 1 {
+        return Ok(files
+            .iter()
+            .map(|f| match split(f) {
+                Some((case, 0)) => (case, vec![f.clone()]),
+                _ => (case_id(f), vec![f.clone()]),
+            })
+            .collect());
+    }
+    let mut cases: Vec<(String, Vec<Option<PathBuf>>)> = Vec::new();
+    for f in files {
+        let Some((case, channel)) = split(f) else {
+            bail!(
+                "{}: the model takes {n_channels} channels; name each case's files CASE_0000.nii.gz … CASE_{:04}.nii.gz (nnU-Net's convention) or pass a dataset folder",
+                f.display(),
+                n_channels - 1
+            );
+        };
+        if channel >= n_channels {
+            bail!(
+                "{}: channel {channel}, but the model takes {n_channels} (0000 … {:04})",
+                f.display(),
+                n_channels - 1
+            );
+        }
+        let slot = match cases.iter().position(|(c, _)| *c == case) {
+            Some(i) => &mut cases[i].1,
+            None => {
+                cases.push((case.clone(), vec![None; n_channels]));
+                &mut cases.last_mut().expect("just pushed").1
+            }
+        };
+        if let Some(previous) = &slot[channel] {
+            bail!(
+                "case {case}: channel {channel:04} given twice ({} and {})",
+                previous.display(),
+                f.display()
+            );
+        }
+        slot[channel] = Some(f.clone());
+    }
+    cases
+        .into_iter()
+        .map(|(case, channels)| {
+            let missing: Vec<String> = (0..n_channels)
+                .filter(|&c| channels[c].is_none())
+                .map(|c| format!("{case}_{c:04}"))
+                .collect();
+            if !missing.is_empty() {
+                bail!("case {case}: no file for channel(s) {}", missing.join(", "));
+            }
+            Ok((case, channels.into_iter().flatten().collect()))
+        })
+        .collect()
+}
+
 /// `neurodl seg predict`.
 pub fn predict(args: &PredictArgs) -> Result<()> {
     let model_dirs = Segmenter::model_dirs(&args.model)?;
@@ -289,6 +357,7 @@ pub fn predict(args: &PredictArgs) -> Result<()> {
     }
     let window = window_config(&segmenter.plan, args.step, !args.no_mirror);
     let mut cases: Vec<(String, Vec<PathBuf>)> = Vec::new();
+    let mut files = Vec::new();
     for input in &args.inputs {
         if input.is_dir() {
             let ds = VolumeDataset::open(input)?;
@@ -296,16 +365,10 @@ pub fn predict(args: &PredictArgs) -> Result<()> {
                 cases.push((c.id.clone(), c.images.clone()));
             }
         } else {
-            if segmenter.plan.in_channels != 1 {
-                bail!(
-                    "{}: the model takes {} channels; pass a dataset folder whose cases list them",
-                    input.display(),
-                    segmenter.plan.in_channels
-                );
-            }
-            cases.push((case_id(input), vec![input.clone()]));
+            files.push(input.clone());
         }
     }
+    cases.extend(group_channel_files(&files, segmenter.plan.in_channels)?);
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let bar = super::progress_bar();
     bar.set_length(cases.len() as u64);
@@ -424,4 +487,36 @@ pub fn evaluate(args: &EvaluateArgs) -> Result<()> {
         println!("per-case metrics: {}", csv.display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(names: &[&str]) -> Vec<PathBuf> {
+        names.iter().map(|n| PathBuf::from("in").join(n)).collect()
+    }
+
+    #[test]
+    fn channel_files_group_by_nnunet_names() {
+        let files = paths(&["b_0001.nii.gz", "a_0000.nii.gz", "b_0000.nii.gz", "a_0001.nii.gz"]);
+        let cases = group_channel_files(&files, 2).unwrap();
+        assert_eq!(
+            cases,
+            vec![
+                ("b".to_string(), paths(&["b_0000.nii.gz", "b_0001.nii.gz"])),
+                ("a".to_string(), paths(&["a_0000.nii.gz", "a_0001.nii.gz"])),
+            ]
+        );
+        // One channel: `_0000` is dropped from the id, other names are kept whole.
+        let one = group_channel_files(&paths(&["x_0000.nii.gz", "scan_2024.nii", "y.nrrd"]), 1).unwrap();
+        let ids: Vec<&str> = one.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, vec!["x", "scan_2024", "y"]);
+        // Incomplete, duplicated, out-of-range and unnamed channels are refused by name.
+        let err = |names: &[&str]| group_channel_files(&paths(names), 2).unwrap_err().to_string();
+        assert!(err(&["a_0000.nii.gz"]).contains("a_0001"));
+        assert!(err(&["a_0000.nii.gz", "a_0000.nii"]).contains("given twice"));
+        assert!(err(&["a_0002.nii.gz"]).contains("channel 2"));
+        assert!(err(&["plain.nii.gz"]).contains("CASE_0000.nii.gz"));
+    }
 }

@@ -109,34 +109,22 @@ fn standardize_rows_portable(rows: [&mut [f64]; LANES], den: &[f64], keep: f64, 
     let (r0, r1, r2, r3) = (&mut r0[..n], &mut r1[..n], &mut r2[..n], &mut r3[..n]);
     let mut num = [0.0; LANES];
     let mut num_sq = [0.0; LANES];
-    // Two loops rather than a branch per sample, so each vectorises.
-    match eps {
-        Some(eps) => {
-            for t in 0..n {
-                let d = den[t];
-                let x = [r0[t], r1[t], r2[t], r3[t]];
-                let mut out = [0.0; LANES];
-                for l in 0..LANES {
-                    num[l] = x[l] + keep * num[l];
-                    let demeaned = x[l] - num[l] / d;
+    for t in 0..n {
+        let d = den[t];
+        let x = [r0[t], r1[t], r2[t], r3[t]];
+        let mut out = [0.0; LANES];
+        for l in 0..LANES {
+            num[l] = x[l] + keep * num[l];
+            let demeaned = x[l] - num[l] / d;
+            out[l] = match eps {
+                Some(eps) => {
                     num_sq[l] = demeaned * demeaned + keep * num_sq[l];
-                    out[l] = demeaned / (num_sq[l] / d).sqrt().max(eps);
+                    demeaned / (num_sq[l] / d).sqrt().max(eps)
                 }
-                [r0[t], r1[t], r2[t], r3[t]] = out;
-            }
+                None => demeaned,
+            };
         }
-        None => {
-            for t in 0..n {
-                let d = den[t];
-                let x = [r0[t], r1[t], r2[t], r3[t]];
-                let mut out = [0.0; LANES];
-                for l in 0..LANES {
-                    num[l] = x[l] + keep * num[l];
-                    out[l] = x[l] - num[l] / d;
-                }
-                [r0[t], r1[t], r2[t], r3[t]] = out;
-            }
-        }
+        [r0[t], r1[t], r2[t], r3[t]] = out;
     }
 }
 

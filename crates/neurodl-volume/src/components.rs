@@ -84,7 +84,7 @@ pub fn label_components(mask: ArrayView3<bool>, connectivity: Connectivity) -> R
             reason: "connected components are numbered with u32: at most 2^32 - 1 voxels",
         });
     }
-    let (labels, n) = label::<u32>(&mask.to_owned(), &connectivity.kernel());
+    let (labels, n) = label::<u32>(&mask, &connectivity.kernel());
     let mut sizes = vec![0u64; n];
     for &l in labels.iter() {
         if l > 0 {

@@ -88,6 +88,14 @@ fn split_volume_name(name: &str) -> Option<(&str, &str)> {
         .map(|e| name.split_at(name.len() - e.len()))
 }
 
+/// `(case, channel)` of an nnU-Net image file stem `CASE_XXXX` (a 4-digit channel index),
+/// or `None` for any other stem.
+pub fn split_channel_stem(stem: &str) -> Option<(&str, usize)> {
+    stem.rsplit_once('_')
+        .filter(|(_, c)| c.len() == 4 && c.bytes().all(|b| b.is_ascii_digit()))
+        .map(|(id, c)| (id, c.parse::<usize>().expect("four digits")))
+}
+
 /// Volume files of a folder (hidden files such as macOS `._x.nii.gz` skipped), by name.
 fn list_volumes(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     let mut out = Vec::new();
@@ -423,10 +431,7 @@ fn nnunet_cases(
             continue;
         }
         let stem = &name[..name.len() - ending.len()];
-        let parsed = stem
-            .rsplit_once('_')
-            .filter(|(_, c)| c.len() == 4 && c.bytes().all(|b| b.is_ascii_digit()))
-            .map(|(id, c)| (id.to_string(), c.parse::<usize>().expect("four digits")));
+        let parsed = split_channel_stem(stem).map(|(id, c)| (id.to_string(), c));
         let (id, channel) = parsed.ok_or_else(|| {
             Error::malformed(
                 &dir,

@@ -276,9 +276,7 @@ fn case_id(path: &Path) -> String {
 fn group_channel_files(files: &[PathBuf], n_channels: usize) -> Result<Vec<(String, Vec<PathBuf>)>> {
     let split = |path: &Path| -> Option<(String, usize)> {
         let stem = case_id(path);
-        let (case, digits) = stem.rsplit_once('_')?;
-        (digits.len() == 4 && digits.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| (case.to_string(), digits.parse().expect("four digits")))
+        neurodl_io::volume_dataset::split_channel_stem(&stem).map(|(case, c)| (case.to_string(), c))
     };
     if n_channels == 1 {
         return Ok(files

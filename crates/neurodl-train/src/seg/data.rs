@@ -268,3 +268,12 @@ pub fn open_dataset(exp: &SegExperiment) -> Result<SegData> {
 pub fn read_case(case: &CaseFiles) -> Result<(Vec<Volume>, Option<Volume>)> {
     Ok((case.read_images()?, case.read_label()?))
 }
+
+/// A saved label map (a prediction): the volume, for its header geometry, and its labels.
+pub(crate) fn read_label_map(path: &std::path::Path) -> Result<(Volume, Array3<u16>)> {
+    let volume = neurodl_io::open_volume(path)?;
+    let labels = volume
+        .to_labels()
+        .map_err(|e| TrainError::Dataset(format!("{}: {e}", path.display())))?;
+    Ok((volume, labels))
+}

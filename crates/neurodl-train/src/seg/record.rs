@@ -8,7 +8,6 @@ use std::path::Path;
 
 use ndarray::{Array3, Axis};
 use neurodl_eval::segmentation::{MetricSummary, SegMetric, SegmentationEvaluation};
-use neurodl_io::open_volume;
 use neurodl_report::{Curve, Report, image_overlay_named_png, line_plot_png};
 
 use super::data::SegData;
@@ -290,9 +289,7 @@ fn overlay(out: &Path, data: &SegData, id: &str, title: &str) -> Result<Option<V
             .map_err(|e| TrainError::Dataset(format!("case {id}: {e}")))?,
         None => return Ok(None),
     };
-    let predicted = open_volume(&prediction_path)?
-        .to_labels()
-        .map_err(|e| TrainError::Dataset(format!("{}: {e}", prediction_path.display())))?;
+    let (_, predicted) = super::data::read_label_map(&prediction_path)?;
     let z = centre_slice(&reference);
     let channel = image.index_axis(Axis(0), 0);
     let (w, h) = (channel.shape()[0], channel.shape()[1]);

@@ -36,7 +36,7 @@ use neurodl_volume::spatial::reorient_to_canonical;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::data::{PreparedCase, SegData, open_dataset, prepare_case, read_case};
+use super::data::{PreparedCase, SegData, open_dataset, prepare_case, read_case, read_label_map};
 use super::experiment::SegExperiment;
 use super::fingerprint::{LoadedCase, fingerprint_dataset};
 use super::plan::{Fingerprint, Plan, plan};
@@ -542,9 +542,7 @@ fn score_saved_predictions(
                 ),
             });
         }
-        let predicted = neurodl_io::open_volume(&path)?
-            .to_labels()
-            .map_err(|e| TrainError::Dataset(format!("{}: {e}", path.display())))?;
+        let (_, predicted) = read_label_map(&path)?;
         let (images, label) = read_case(files)?;
         let reference = label
             .ok_or_else(|| TrainError::Dataset(format!("case {}: no label", files.id)))?
@@ -574,11 +572,8 @@ fn postprocess_saved_predictions(
     let out_dir = fold_dir.join("predictions_postprocessed");
     std::fs::create_dir_all(&out_dir).map_err(|e| TrainError::io(&out_dir, e))?;
     for &i in &fold.test {
-        let path = fold_dir.join("predictions").join(format!("{}.nii.gz", ids[i]));
-        let raw = neurodl_io::open_volume(&path)?;
-        let mut labels = raw
-            .to_labels()
-            .map_err(|e| TrainError::Dataset(format!("{}: {e}", path.display())))?;
+        let (raw, mut labels) =
+            read_label_map(&fold_dir.join("predictions").join(format!("{}.nii.gz", ids[i])))?;
         post.apply(&mut labels, foreground)?;
         write_volume(
             &out_dir.join(format!("{}.nii.gz", ids[i])),

@@ -627,3 +627,134 @@ fn the_example_segmentation_experiment_parses_and_names_the_shared_data() {
         None => eprintln!("skipping the data check: ../shared/data is absent"),
     }
 }
+
+/// The safetensors header: tensor name → shape.
+fn tensor_shapes(path: &Path) -> std::collections::BTreeMap<String, Vec<usize>> {
+    let bytes = std::fs::read(path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    header
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| *k != "__metadata__")
+        .map(|(k, v)| {
+            let shape = v["shape"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_u64().unwrap() as usize)
+                .collect();
+            (k.clone(), shape)
+        })
+        .collect()
+}
+
+/// nnU-Net's `2d` configuration end to end: planned across the coarsest axis, trained on
+/// one-slice patches with the in-plane augmentation, saved with 2-D kernels when slicing along
+/// Z, and predicting each slice from that slice alone (for a slice axis along Z and along X),
+/// back on every input's own grid.
+#[test]
+fn the_2d_configuration_trains_on_slices_and_predicts_slice_by_slice() {
+    use neurodl_models::burn::tensor::Tensor;
+    use neurodl_train::seg::data::prepare_case;
+    use neurodl_train::seg::plan::Configuration;
+    use neurodl_train::seg::predict::predict_logits;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_dataset(&data);
+    for (target_spacing, slice_axis) in [([1.2, 1.0, 1.5], 2usize), ([2.0, 1.0, 1.0], 0)] {
+        let mut exp = experiment(&data, "");
+        exp.plan.configuration = Configuration::Slices2d;
+        exp.plan.target_spacing = Some(target_spacing);
+        let out = tmp.path().join(format!("run-{slice_axis}"));
+        run(&exp, &out, false, None, &|_| {}).expect("the 2-D run succeeds");
+
+        let plan: Plan = serde_json::from_value(json(&out.join("plan.json"))).unwrap();
+        assert_eq!(plan.configuration, Configuration::Slices2d);
+        assert_eq!(plan.slice_axis, Some(slice_axis));
+        assert_eq!(plan.patch_size[slice_axis], 1, "patch {:?}", plan.patch_size);
+        // The run record spells out the augmentation the plan implied.
+        let config = std::fs::read_to_string(out.join("config.toml")).unwrap();
+        let recorded = SegExperiment::from_toml_str(&config, "config.toml").unwrap();
+        assert_eq!(
+            recorded.augmentation,
+            Some(neurodl_volume::Pipeline::nnunet_default_2d(slice_axis, plan.patch_size).unwrap())
+        );
+        // Resuming the finished run with the experiment as written (augmentation implied) is
+        // the same experiment.
+        run(&exp, &out, true, None, &|_| {}).expect("resume accepts the resolved config.toml");
+
+        let convs: Vec<Vec<usize>> = tensor_shapes(&out.join("fold-1/model/model.safetensors"))
+            .into_iter()
+            .filter(|(k, _)| k.ends_with("conv.weight"))
+            .map(|(_, s)| s)
+            .collect();
+        assert!(!convs.is_empty());
+        let dims = if slice_axis == 2 { 4 } else { 5 };
+        assert!(
+            convs.iter().all(|s| s.len() == dims),
+            "slice axis {slice_axis}: kernels {convs:?}"
+        );
+        if slice_axis == 0 {
+            assert!(
+                convs.iter().all(|s| s[2] == 1),
+                "unit kernels across X: {convs:?}"
+            );
+        }
+
+        // Changing one slice of the input changes the logits of that slice only.
+        let segmenter = Segmenter::load(&out.join("fold-1/model")).unwrap();
+        let window = window_config(&segmenter.plan, 0.5, true);
+        assert_eq!(
+            window.mirror_axes,
+            segmenter.plan.spatial_axes(),
+            "mirroring stays in-plane"
+        );
+        let image = open_volume(&data.join("images/case001.nii.gz")).unwrap();
+        let case = prepare_case("case001", std::slice::from_ref(&image), None, &segmenter.plan).unwrap();
+        let before = predict_logits(&segmenter.models[0], &case, &window, &mut |_, _| {}).unwrap();
+        let mut changed = case.clone();
+        let k = changed.subject.spatial_shape()[slice_axis] / 2;
+        changed
+            .subject
+            .image_mut()
+            .index_axis_mut(ndarray::Axis(1 + slice_axis), k)
+            .mapv_inplace(|v| 3.0 - 2.0 * v);
+        let after = predict_logits(&segmenter.models[0], &changed, &window, &mut |_, _| {}).unwrap();
+        let per_slice = |t: Tensor<4>| -> Vec<f32> {
+            let diff = t.abs();
+            let n = diff.dims()[1 + slice_axis];
+            (0..n)
+                .map(|i| {
+                    diff.clone()
+                        .narrow(1 + slice_axis, i, 1)
+                        .max()
+                        .into_scalar::<f32>()
+                })
+                .collect()
+        };
+        let diff = per_slice(after - before);
+        for (i, d) in diff.iter().enumerate() {
+            if i == k {
+                assert!(
+                    *d > 1e-3,
+                    "slice axis {slice_axis}: the changed slice {k} did not change"
+                );
+            } else {
+                assert!(
+                    *d <= 1e-5,
+                    "slice axis {slice_axis}: slice {i} changed by {d} (slice {k} was edited)"
+                );
+            }
+        }
+
+        // Predictions come back on each input's own grid.
+        let prediction = segmenter
+            .segment("case001", std::slice::from_ref(&image), &window, &mut |_, _| {})
+            .unwrap();
+        assert_eq!(prediction.shape(), image.shape());
+        assert_eq!(prediction.affine, image.affine);
+    }
+}

@@ -808,6 +808,37 @@ impl Pipeline {
         }
     }
 
+    /// nnU-Net v2's default for its 2-D configuration, on patches one voxel thick across
+    /// `slice_axis` (0 = X): the 3-D default with rotation only about the slice axis, by up to
+    /// ±180° when the in-plane patch is at most 1.5 times longer than wide and ±15° otherwise
+    /// (nnU-Net's rule), and mirroring of the two in-plane axes. Scaling, blur and simulated low
+    /// resolution leave a one-voxel axis unchanged, so they act in-plane as nnU-Net's do. The
+    /// rotation is about the world axis of that index, which is the voxel axis for the
+    /// axis-aligned volumes planning produces (canonical RAS).
+    pub fn nnunet_default_2d(slice_axis: usize, patch_size: [usize; 3]) -> Result<Self> {
+        if slice_axis > 2 {
+            return Err(param("slice_axis", slice_axis, "axes are 0, 1 or 2"));
+        }
+        let plane: Vec<usize> = (0..3).filter(|&a| a != slice_axis).collect();
+        let (long, short) = {
+            let (p, q) = (patch_size[plane[0]], patch_size[plane[1]]);
+            (p.max(q) as f64, p.min(q).max(1) as f64)
+        };
+        let max_degrees = if long / short > 1.5 { 15.0 } else { 180.0 };
+        let mut pipeline = Self::nnunet_default();
+        for t in &mut pipeline.transforms {
+            match t {
+                Transform::RandomAffineElastic { degrees, .. } => {
+                    *degrees = [0.0; 3];
+                    degrees[slice_axis] = max_degrees;
+                }
+                Transform::Flip { axes, .. } => *axes = plane.clone(),
+                _ => {}
+            }
+        }
+        Ok(pipeline)
+    }
+
     /// Checks every transform's parameters.
     pub fn validate(&self) -> Result<()> {
         self.transforms.iter().try_for_each(Transform::validate)

@@ -577,3 +577,60 @@ fn subjects_come_from_and_go_back_to_volumes() {
         VolumeError::Label(_)
     ));
 }
+
+/// nnU-Net's 2-D augmentation on one-slice patches never reads another slice: every label a
+/// warped patch shows is the slice's own (or 0 from outside the case), for every slice axis;
+/// the 3-D default, which also rotates about the in-plane axes, does mix slices.
+#[test]
+fn two_d_augmentation_stays_in_its_slice() {
+    let shape = [24, 28, 20];
+    let image = Array4::from_shape_fn((1, shape[0], shape[1], shape[2]), |(_, i, j, k)| {
+        (i + 2 * j + 3 * k) as f32
+    });
+    for slice_axis in 0..3 {
+        // Label = 1 + index along the slice axis.
+        let label = Array3::from_shape_fn((shape[0], shape[1], shape[2]), |(i, j, k)| {
+            1 + [i, j, k][slice_axis] as u16
+        });
+        let s = Subject::new("slices", image.clone(), Some(label), Affine::identity()).unwrap();
+        let mut patch = shape;
+        patch[slice_axis] = 1;
+        let two_d = Pipeline::nnunet_default_2d(slice_axis, patch).unwrap();
+        let three_d = Pipeline::nnunet_default();
+        let mut mixed_3d = false;
+        for seed in 0..40u64 {
+            let mut start = [0isize; 3];
+            start[slice_axis] = 7;
+            let p = two_d
+                .apply_to_patch(&s, start, patch, &mut SeededRng::new(seed))
+                .unwrap();
+            let own = 8u16;
+            assert!(
+                p.label().unwrap().iter().all(|v| *v == 0 || *v == own),
+                "slice axis {slice_axis}, seed {seed}: a 2-D patch read another slice"
+            );
+            let q = three_d
+                .apply_to_patch(&s, start, patch, &mut SeededRng::new(seed))
+                .unwrap();
+            mixed_3d |= q.label().unwrap().iter().any(|v| *v != 0 && *v != own);
+        }
+        assert!(
+            mixed_3d,
+            "slice axis {slice_axis}: the 3-D default should tilt some patches out of the slice"
+        );
+    }
+    // nnU-Net's rotation rule: ±180° for near-square patches, ±15° past an aspect of 1.5.
+    let degrees = |p: &Pipeline| match &p.transforms[0] {
+        Transform::RandomAffineElastic { degrees, .. } => *degrees,
+        other => panic!("first transform {other:?}"),
+    };
+    assert_eq!(
+        degrees(&Pipeline::nnunet_default_2d(2, [40, 56, 1]).unwrap()),
+        [0.0, 0.0, 180.0]
+    );
+    assert_eq!(
+        degrees(&Pipeline::nnunet_default_2d(0, [1, 40, 80]).unwrap()),
+        [15.0, 0.0, 0.0]
+    );
+    assert!(Pipeline::nnunet_default_2d(3, [1, 1, 1]).is_err());
+}

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use neurodl_eval::segmentation::{MetricSummary, SegMetric, SegmentationConfig, SegmentationEvaluation};
 use neurodl_io::{VolumeDataset, open_volume, write_volume};
 use neurodl_train::seg::data::open_dataset;
-use neurodl_train::seg::plan::{Plan, plan};
+use neurodl_train::seg::plan::{Configuration, Plan, plan};
 use neurodl_train::seg::predict::window_config;
 use neurodl_train::seg::run::fingerprint_experiment;
 use neurodl_train::seg::{SegExperiment, SegProgress, SegRunOptions, Segmenter, run_seg_experiment};
@@ -21,6 +21,20 @@ pub struct PlanArgs {
     /// Where to write the plan (JSON; edit it and pass it to `seg train --plan`).
     #[arg(long, value_name = "FILE", default_value = "plan.json")]
     pub out: PathBuf,
+    /// nnU-Net's configuration to plan, overriding the experiment's [plan] configuration:
+    /// 3-D patches (3d_fullres) or 2-D slices across the coarsest axis (2d).
+    #[arg(long, value_parser = ["3d_fullres", "2d"])]
+    pub configuration: Option<String>,
+}
+
+/// The experiment with `--configuration` applied.
+fn with_configuration(mut exp: SegExperiment, configuration: Option<&str>) -> SegExperiment {
+    match configuration {
+        Some("2d") => exp.plan.configuration = Configuration::Slices2d,
+        Some(_) => exp.plan.configuration = Configuration::FullRes3d,
+        None => {}
+    }
+    exp
 }
 
 /// Arguments of `neurodl seg train`.
@@ -41,6 +55,10 @@ pub struct TrainArgs {
     /// Print the resolved experiment (defaults filled in) as TOML and exit.
     #[arg(long)]
     pub print_experiment: bool,
+    /// nnU-Net's configuration to train, overriding the experiment's [plan] configuration
+    /// (recorded in the run's config.toml): 3d_fullres or 2d.
+    #[arg(long, value_parser = ["3d_fullres", "2d"])]
+    pub configuration: Option<String>,
 }
 
 /// Arguments of `neurodl seg predict`.
@@ -89,7 +107,11 @@ pub struct EvaluateArgs {
 
 fn describe_plan(p: &Plan) -> String {
     format!(
-        "plan: spacing {:?} mm, median shape {:?}, patch {:?}, batch {}, {} stages {:?} features, ~{:.0} MiB per step",
+        "plan ({}): spacing {:?} mm, median shape {:?}, patch {:?}, batch {}, {} stages {:?} features, ~{:.0} MiB per step",
+        match p.slice_axis {
+            Some(a) => format!("2d, slices across axis {a}"),
+            None => p.configuration.name().to_string(),
+        },
         p.spacing,
         p.median_shape,
         p.patch_size,
@@ -102,7 +124,10 @@ fn describe_plan(p: &Plan) -> String {
 
 /// `neurodl seg plan`.
 pub fn plan_command(args: &PlanArgs) -> Result<()> {
-    let exp = SegExperiment::from_file(&args.experiment)?;
+    let exp = with_configuration(
+        SegExperiment::from_file(&args.experiment)?,
+        args.configuration.as_deref(),
+    );
     let data = open_dataset(&exp)?;
     let bar = super::progress_bar();
     let fp = fingerprint_experiment(&exp, &data, &|p| {
@@ -122,7 +147,10 @@ pub fn plan_command(args: &PlanArgs) -> Result<()> {
 
 /// `neurodl seg train`.
 pub fn train(args: &TrainArgs) -> Result<()> {
-    let exp = SegExperiment::from_file(&args.experiment)?;
+    let exp = with_configuration(
+        SegExperiment::from_file(&args.experiment)?,
+        args.configuration.as_deref(),
+    );
     if args.print_experiment {
         print!("{}", exp.to_toml_string());
         return Ok(());

@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use neurodl_volume::Pipeline;
 use serde::{Deserialize, Serialize};
 
-use super::plan::PlanSettings;
+use super::plan::{Plan, PlanSettings};
 use crate::error::{Result, TrainError};
 
 /// A whole segmentation study.
@@ -51,9 +51,10 @@ pub struct SegExperiment {
     /// Optimisation.
     #[serde(default)]
     pub training: SegTraining,
-    /// Augmentation of training patches; nnU-Net's default set when absent.
-    #[serde(default = "Pipeline::nnunet_default")]
-    pub augmentation: Pipeline,
+    /// Augmentation of training patches; when absent, nnU-Net's default for the plan's
+    /// configuration ([`SegExperiment::augmentation_for`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub augmentation: Option<Pipeline>,
     /// Cross-validation and metrics.
     #[serde(default)]
     pub evaluation: SegEvaluation,
@@ -184,6 +185,30 @@ impl SegExperiment {
         Ok(exp)
     }
 
+    /// The training augmentation for `plan`: the declared pipeline, else nnU-Net's default for
+    /// the plan's configuration ([`Pipeline::nnunet_default`] in 3-D,
+    /// [`Pipeline::nnunet_default_2d`] across a 2-D plan's slice axis).
+    pub fn augmentation_for(&self, plan: &Plan) -> Result<Pipeline> {
+        match (&self.augmentation, plan.slice_axis) {
+            (Some(p), _) => Ok(p.clone()),
+            (None, None) => Ok(Pipeline::nnunet_default()),
+            (None, Some(axis)) => {
+                Pipeline::nnunet_default_2d(axis, plan.patch_size).map_err(|e| TrainError::Config {
+                    source_name: "plan.json".into(),
+                    message: format!("augmentation for the 2-D plan: {e}"),
+                })
+            }
+        }
+    }
+
+    /// The experiment with every default that depends on the plan written out (the
+    /// augmentation), as the run record stores it.
+    pub fn resolved_for(&self, plan: &Plan) -> Result<SegExperiment> {
+        let mut exp = self.clone();
+        exp.augmentation = Some(self.augmentation_for(plan)?);
+        Ok(exp)
+    }
+
     /// The experiment as TOML (the run record's `config.toml`).
     pub fn to_toml_string(&self) -> String {
         toml::to_string(self).expect("an experiment serialises to TOML")
@@ -249,9 +274,9 @@ impl SegExperiment {
                 e.surface_dice_tolerance_mm
             ));
         }
-        self.augmentation
-            .validate()
-            .map_err(|e| format!("[augmentation] {e}"))?;
+        if let Some(a) = &self.augmentation {
+            a.validate().map_err(|e| format!("[augmentation] {e}"))?;
+        }
         Ok(())
     }
 }
@@ -275,7 +300,7 @@ iterations_per_epoch = 3
         let exp = SegExperiment::from_toml_str(MINIMAL, "t.toml").unwrap();
         assert_eq!(exp.training.lr, 0.01);
         assert_eq!(exp.evaluation.n_folds, 5);
-        assert_eq!(exp.augmentation, Pipeline::nnunet_default());
+        assert_eq!(exp.augmentation, None);
         assert_eq!(exp.declared_labels().unwrap()[&1], "a");
         let back = SegExperiment::from_toml_str(&exp.to_toml_string(), "back").unwrap();
         assert_eq!(back, exp);

@@ -19,6 +19,15 @@
 //! 6. **Batch size**: whatever fits the budget, capped so that one batch covers at most 5 % of
 //!    the dataset's voxels (an overfitting guard), and at least 2.
 //!
+//! **The 2-D configuration** (`configuration = "2d"`, nnU-Net's `2d`) trains on single slices
+//! across the *slice axis*: the axis of coarsest target spacing (ties: the last, Z, which is
+//! nnU-Net's first axis in its reversed order). The spacing and median shape are those above;
+//! the initial in-plane patch has the aspect ratio of `1 / spacing` and the area of 2048²
+//! pixels, clipped to the median in-plane shape; the topology rule runs on the two in-plane
+//! axes; features are capped at 512 instead of 320. The plan keeps three entries per axis, with
+//! patch 1, kernel 1 and stride 1 along the slice axis, so that everything downstream (patch
+//! sampling, the memory estimate, sliding windows) reads it as a volume one slice thick.
+//!
 //! What differs from nnU-Net, deliberately: the memory budget is *host* memory for our CPU
 //! backend (nnU-Net targets 8 GB of GPU memory with a reference value measured on its GPUs),
 //! estimated from the activations a training step keeps for the backward pass
@@ -85,16 +94,40 @@ pub struct Fingerprint {
     pub labels: BTreeMap<u16, String>,
 }
 
+/// Which of nnU-Net's configurations a plan trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Configuration {
+    /// 3-D patches at the full-resolution target spacing (nnU-Net's `3d_fullres`).
+    #[default]
+    #[serde(rename = "3d_fullres")]
+    FullRes3d,
+    /// 2-D slices across the slice axis (nnU-Net's `2d`; see the module doc).
+    #[serde(rename = "2d")]
+    Slices2d,
+}
+
+impl Configuration {
+    /// nnU-Net's name for it (`3d_fullres`, `2d`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Configuration::FullRes3d => "3d_fullres",
+            Configuration::Slices2d => "2d",
+        }
+    }
+}
+
 /// Knobs of the planner; defaults are nnU-Net's where nnU-Net has one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PlanSettings {
+    /// 3-D patches (`"3d_fullres"`, the default) or 2-D slices (`"2d"`).
+    pub configuration: Configuration,
     /// Host memory a training step may use, MiB.
     pub memory_budget_mib: f64,
     /// Features of the first stage (nnU-Net: 32); doubled per stage.
     pub base_features: usize,
-    /// Cap on features per stage (nnU-Net: 320 in 3-D).
-    pub max_features: usize,
+    /// Cap on features per stage; when absent nnU-Net's: 320 in 3-D, 512 in 2-D.
+    pub max_features: Option<usize>,
     /// Smallest edge of a bottleneck feature map (nnU-Net: 4).
     pub min_feature_map_edge: usize,
     /// Convolutions per encoder and decoder stage (nnU-Net: 2).
@@ -116,9 +149,10 @@ pub struct PlanSettings {
 impl Default for PlanSettings {
     fn default() -> Self {
         Self {
+            configuration: Configuration::FullRes3d,
             memory_budget_mib: 6144.0,
             base_features: 32,
-            max_features: 320,
+            max_features: None,
             min_feature_map_edge: 4,
             n_conv_per_stage: 2,
             min_batch_size: 2,
@@ -128,6 +162,16 @@ impl Default for PlanSettings {
             foreground_oversample: 0.33,
             target_spacing: None,
         }
+    }
+}
+
+impl PlanSettings {
+    /// The feature cap in force: the setting, else nnU-Net's for the configuration.
+    pub fn feature_cap(&self) -> usize {
+        self.max_features.unwrap_or(match self.configuration {
+            Configuration::FullRes3d => 320,
+            Configuration::Slices2d => 512,
+        })
     }
 }
 
@@ -177,6 +221,13 @@ pub struct NetworkPlan {
 pub struct Plan {
     /// File layout version ([`PLAN_VERSION`]).
     pub version: u32,
+    /// nnU-Net's configuration this plan is (plans written before 2-D support are 3-D).
+    #[serde(default)]
+    pub configuration: Configuration,
+    /// The 2-D configuration's slice axis (0 = X, 1 = Y, 2 = Z): patch, kernels and strides
+    /// are 1 along it. Absent for 3-D plans.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slice_axis: Option<usize>,
     /// Number of input channels.
     pub in_channels: usize,
     /// Label value → name; classes are predicted in this order (0 first).
@@ -201,6 +252,62 @@ pub struct Plan {
     pub settings: PlanSettings,
 }
 
+impl Plan {
+    /// Checks what an edited plan file must keep consistent: a 2-D plan names its slice axis
+    /// and is one voxel thick along it (patch, every kernel and stride); a 3-D plan has none.
+    /// `source` names the file in the error.
+    pub fn check(&self, source: &str) -> Result<()> {
+        let bad = |message: String| {
+            Err(TrainError::Config {
+                source_name: source.to_string(),
+                message,
+            })
+        };
+        let n = &self.network;
+        if n.kernel_sizes.len() != n.n_stages
+            || n.strides.len() != n.n_stages
+            || n.features_per_stage.len() != n.n_stages
+        {
+            return bad(format!(
+                "network: n_stages = {} but {} kernel_sizes, {} strides and {} features_per_stage",
+                n.n_stages,
+                n.kernel_sizes.len(),
+                n.strides.len(),
+                n.features_per_stage.len()
+            ));
+        }
+        match (self.configuration, self.slice_axis) {
+            (Configuration::FullRes3d, None) => Ok(()),
+            (Configuration::FullRes3d, Some(a)) => bad(format!(
+                "slice_axis = {a} is only meaningful with configuration = \"2d\""
+            )),
+            (Configuration::Slices2d, None) => {
+                bad("configuration = \"2d\" needs a slice_axis (0, 1 or 2)".into())
+            }
+            (Configuration::Slices2d, Some(a)) if a > 2 => {
+                bad(format!("slice_axis = {a}: axes are 0, 1 or 2"))
+            }
+            (Configuration::Slices2d, Some(a)) => {
+                let thick = self.patch_size[a] != 1
+                    || n.kernel_sizes.iter().any(|k| k[a] != 1)
+                    || n.strides.iter().any(|s| s[a] != 1);
+                if thick {
+                    bad(format!(
+                        "a 2-D plan must have patch_size, every kernel and every stride equal to 1 along its slice_axis {a}"
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    /// The in-plane axes of a 2-D plan, or all three.
+    pub fn spatial_axes(&self) -> Vec<usize> {
+        (0..3).filter(|&a| Some(a) != self.slice_axis).collect()
+    }
+}
+
 /// The pooling and kernel layout for a patch (nnU-Net's `get_pool_and_conv_props`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Topology {
@@ -216,15 +323,60 @@ pub struct Topology {
 
 /// nnU-Net's network topology rule for `patch` at `spacing` (see the module doc, step 4).
 pub fn topology(spacing: [f64; 3], patch: [usize; 3], min_feature_map_edge: usize) -> Topology {
+    let (strides, kernel_sizes, patch_size, divisor) = topology_n(spacing, patch, min_feature_map_edge);
+    Topology {
+        strides,
+        kernel_sizes,
+        patch_size,
+        divisor,
+    }
+}
+
+/// The 2-D configuration's topology: the rule on the two axes other than `slice_axis`, written
+/// back as three entries per axis with 1 (patch, kernel, stride) along the slice axis.
+pub fn topology_2d(
+    spacing: [f64; 3],
+    patch: [usize; 3],
+    slice_axis: usize,
+    min_feature_map_edge: usize,
+) -> Topology {
+    let plane: Vec<usize> = (0..3).filter(|&a| a != slice_axis).collect();
+    let (p0, p1) = (plane[0], plane[1]);
+    let (strides, kernels, patch2, divisor2) = topology_n(
+        [spacing[p0], spacing[p1]],
+        [patch[p0], patch[p1]],
+        min_feature_map_edge,
+    );
+    let lift = |v: [usize; 2]| {
+        let mut out = [1usize; 3];
+        out[p0] = v[0];
+        out[p1] = v[1];
+        out
+    };
+    Topology {
+        strides: strides.into_iter().map(lift).collect(),
+        kernel_sizes: kernels.into_iter().map(lift).collect(),
+        patch_size: lift(patch2),
+        divisor: lift(divisor2),
+    }
+}
+
+type TopologyN<const N: usize> = (Vec<[usize; N]>, Vec<[usize; N]>, [usize; N], [usize; N]);
+
+fn topology_n<const N: usize>(
+    spacing: [f64; N],
+    patch: [usize; N],
+    min_feature_map_edge: usize,
+) -> TopologyN<N> {
     let mut current_spacing = spacing;
     let mut current_size = patch.map(|p| p as f64);
-    let mut strides = vec![[1usize; 3]];
+    let mut strides = vec![[1usize; N]];
     let mut kernel_sizes = Vec::new();
-    let mut pools = [0u32; 3];
-    let mut kernel = [1usize; 3];
+    let mut pools = [0u32; N];
+    let mut kernel = [1usize; N];
     let min_edge = min_feature_map_edge as f64;
     loop {
-        let poolable: Vec<usize> = (0..3).filter(|&a| current_size[a] >= 2.0 * min_edge).collect();
+        let poolable: Vec<usize> = (0..N).filter(|&a| current_size[a] >= 2.0 * min_edge).collect();
         if poolable.is_empty() {
             break;
         }
@@ -243,12 +395,12 @@ pub fn topology(spacing: [f64; 3], patch: [usize; 3], min_feature_map_edge: usiz
             break;
         }
         let finest_all = current_spacing.iter().copied().fold(f64::INFINITY, f64::min);
-        for a in 0..3 {
+        for a in 0..N {
             if current_spacing[a] / finest_all < 2.0 {
                 kernel[a] = 3;
             }
         }
-        let mut stride = [1usize; 3];
+        let mut stride = [1usize; N];
         for &a in &poolable {
             stride[a] = 2;
             pools[a] += 1;
@@ -258,15 +410,10 @@ pub fn topology(spacing: [f64; 3], patch: [usize; 3], min_feature_map_edge: usiz
         strides.push(stride);
         kernel_sizes.push(kernel);
     }
-    kernel_sizes.push([3; 3]);
+    kernel_sizes.push([3; N]);
     let divisor = pools.map(|p| 1usize << p);
-    let patch_size = [0, 1, 2].map(|a| patch[a].div_ceil(divisor[a]) * divisor[a]);
-    Topology {
-        strides,
-        kernel_sizes,
-        patch_size,
-        divisor,
-    }
+    let patch_size = std::array::from_fn(|a| patch[a].div_ceil(divisor[a]) * divisor[a]);
+    (strides, kernel_sizes, patch_size, divisor)
 }
 
 /// Features per stage: `base · 2^s`, capped.
@@ -371,16 +518,44 @@ pub fn plan(fingerprint: &Fingerprint, settings: &PlanSettings) -> Result<Plan> 
     let in_channels = fingerprint.channels.len();
     let n_classes = fingerprint.labels.len();
 
+    let slice_axis = match settings.configuration {
+        Configuration::FullRes3d => None,
+        // The coarsest axis; on ties the last (`max_by` keeps the last maximum).
+        Configuration::Slices2d => (0..3).max_by(|&a, &b| spacing[a].total_cmp(&spacing[b])),
+    };
     let inverse = spacing.map(|s| 1.0 / s);
-    let scale = (256f64.powi(3) / inverse.iter().product::<f64>()).cbrt();
-    let initial = [0, 1, 2].map(|a| {
-        ((inverse[a] * scale).round() as usize)
-            .min(median_shape[a])
-            .max(1)
-    });
-    let mut topo = topology(spacing, initial, settings.min_feature_map_edge);
+    let initial = match slice_axis {
+        None => {
+            let scale = (256f64.powi(3) / inverse.iter().product::<f64>()).cbrt();
+            [0, 1, 2].map(|a| {
+                ((inverse[a] * scale).round() as usize)
+                    .min(median_shape[a])
+                    .max(1)
+            })
+        }
+        Some(slice) => {
+            let in_plane: f64 = (0..3).filter(|&a| a != slice).map(|a| inverse[a]).product();
+            let scale = (2048f64.powi(2) / in_plane).sqrt();
+            [0, 1, 2].map(|a| {
+                if a == slice {
+                    1
+                } else {
+                    ((inverse[a] * scale).round() as usize)
+                        .min(median_shape[a])
+                        .max(1)
+                }
+            })
+        }
+    };
+    let min_edge = settings.min_feature_map_edge;
+    let topology_for = |patch: [usize; 3]| match slice_axis {
+        None => topology(spacing, patch, min_edge),
+        Some(slice) => topology_2d(spacing, patch, slice, min_edge),
+    };
+    let mut topo = topology_for(initial);
+    let cap = settings.feature_cap();
     let estimate = |topo: &Topology, batch: usize| {
-        let features = features_per_stage(topo.strides.len(), settings.base_features, settings.max_features);
+        let features = features_per_stage(topo.strides.len(), settings.base_features, cap);
         estimate_training_memory_mib(
             topo,
             &features,
@@ -392,17 +567,18 @@ pub fn plan(fingerprint: &Fingerprint, settings: &PlanSettings) -> Result<Plan> 
     };
     while estimate(&topo, settings.min_batch_size) > settings.memory_budget_mib {
         let axis = (0..3)
+            .filter(|&a| Some(a) != slice_axis)
             .max_by(|&a, &b| {
                 let ra = topo.patch_size[a] as f64 / median_shape[a] as f64;
                 let rb = topo.patch_size[b] as f64 / median_shape[b] as f64;
                 ra.total_cmp(&rb).then(b.cmp(&a))
             })
-            .expect("three axes");
+            .expect("at least two axes");
         // As nnU-Net: step down by the divisor of the reduced patch, so sizes such as 224 between
         // multiples of 64 are not skipped.
         let mut reduced = topo.patch_size;
         reduced[axis] = reduced[axis].saturating_sub(topo.divisor[axis]).max(1);
-        let divisor = topology(spacing, reduced, settings.min_feature_map_edge).divisor;
+        let divisor = topology_for(reduced).divisor;
         let mut patch = topo.patch_size;
         patch[axis] = patch[axis].saturating_sub(divisor[axis]);
         if patch[axis] < settings.min_feature_map_edge {
@@ -414,7 +590,7 @@ pub fn plan(fingerprint: &Fingerprint, settings: &PlanSettings) -> Result<Plan> 
                 estimate(&topo, settings.min_batch_size)
             )));
         }
-        topo = topology(spacing, patch, settings.min_feature_map_edge);
+        topo = topology_for(patch);
     }
     let per_patch = estimate(&topo, 1) - estimate(&topo, 0);
     let fixed = estimate(&topo, 0);
@@ -468,6 +644,8 @@ pub fn plan(fingerprint: &Fingerprint, settings: &PlanSettings) -> Result<Plan> 
     let n_stages = topo.strides.len();
     Ok(Plan {
         version: PLAN_VERSION,
+        configuration: settings.configuration,
+        slice_axis,
         in_channels,
         labels: fingerprint.labels.clone(),
         spacing,
@@ -478,7 +656,7 @@ pub fn plan(fingerprint: &Fingerprint, settings: &PlanSettings) -> Result<Plan> 
         normalization,
         network: NetworkPlan {
             n_stages,
-            features_per_stage: features_per_stage(n_stages, settings.base_features, settings.max_features),
+            features_per_stage: features_per_stage(n_stages, settings.base_features, cap),
             kernel_sizes: topo.kernel_sizes.clone(),
             strides: topo.strides.clone(),
             n_conv_per_stage: settings.n_conv_per_stage,
@@ -499,10 +677,10 @@ fn check_settings(s: &PlanSettings) -> Result<()> {
     if !(s.memory_budget_mib.is_finite() && s.memory_budget_mib > 0.0) {
         return bad("memory_budget_mib", s.memory_budget_mib.to_string());
     }
-    if s.base_features == 0 || s.max_features < s.base_features {
+    if s.base_features == 0 || s.feature_cap() < s.base_features {
         return bad(
             "base_features/max_features",
-            format!("{}/{}", s.base_features, s.max_features),
+            format!("{}/{}", s.base_features, s.feature_cap()),
         );
     }
     if s.min_feature_map_edge == 0 || s.n_conv_per_stage == 0 || s.min_batch_size == 0 {
@@ -615,6 +793,103 @@ mod tests {
         let json = serde_json::to_string_pretty(&plan).unwrap();
         let back: Plan = serde_json::from_str(&json).unwrap();
         assert_eq!(back, plan);
+    }
+
+    #[test]
+    fn hippocampus_like_data_gets_nnunets_published_2d_plan() {
+        // nnU-Net v2's `2d` plan for the same data: slices across its first axis (our Z; ties
+        // go to the last axis in our X, Y, Z order), patch 56×40 in its order (40×56 in ours),
+        // 4 stages of stride 2 in-plane, 3×3 kernels, 32..256 features, batch 366 from the 5 %
+        // cap (260 · 35·50·36 · 0.05 / (40·56) = 365.6).
+        let cases = (0..260).map(|i| case(i, [1.0; 3], [35, 50, 36])).collect();
+        let settings = PlanSettings {
+            configuration: Configuration::Slices2d,
+            ..PlanSettings::default()
+        };
+        let plan = plan(&fingerprint(cases), &settings).unwrap();
+        assert_eq!(plan.configuration, Configuration::Slices2d);
+        assert_eq!(plan.slice_axis, Some(2));
+        assert_eq!(plan.patch_size, [40, 56, 1]);
+        assert_eq!(
+            plan.network.strides,
+            vec![[1, 1, 1], [2, 2, 1], [2, 2, 1], [2, 2, 1]]
+        );
+        assert_eq!(plan.network.kernel_sizes, vec![[3, 3, 1]; 4]);
+        assert_eq!(plan.network.features_per_stage, vec![32, 64, 128, 256]);
+        assert_eq!(plan.batch_size, 366);
+        plan.check("plan").unwrap();
+        assert_eq!(plan.spatial_axes(), vec![0, 1]);
+        let json = serde_json::to_string_pretty(&plan).unwrap();
+        let back: Plan = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, plan);
+        // A plan file from before 2-D support reads as 3-D.
+        let mut old: serde_json::Value = serde_json::from_str(&json).unwrap();
+        old.as_object_mut().unwrap().remove("configuration");
+        old.as_object_mut().unwrap().remove("slice_axis");
+        let old: Plan = serde_json::from_value(old).unwrap();
+        assert_eq!(old.configuration, Configuration::FullRes3d);
+    }
+
+    #[test]
+    fn two_d_plans_slice_across_the_coarsest_axis_and_cap_features_at_512() {
+        // Thick sagittal slices: X is the coarsest axis.
+        let cases = (0..40)
+            .map(|i| case(i, [4.0, 0.5, 0.5], [40, 512, 512]))
+            .collect();
+        let settings = PlanSettings {
+            configuration: Configuration::Slices2d,
+            ..PlanSettings::default()
+        };
+        let plan = plan(&fingerprint(cases), &settings).unwrap();
+        assert_eq!(plan.slice_axis, Some(0));
+        assert_eq!(plan.patch_size[0], 1);
+        assert!(plan.network.kernel_sizes.iter().all(|k| k[0] == 1));
+        assert!(plan.network.strides.iter().all(|s| s[0] == 1));
+        // 2048² clipped to the 512×512 median slice: 7 poolings in-plane, features 32..512.
+        assert_eq!(plan.patch_size, [1, 512, 512]);
+        assert_eq!(*plan.network.features_per_stage.last().unwrap(), 512);
+        plan.check("plan").unwrap();
+    }
+
+    #[test]
+    fn inconsistent_2d_plans_are_refused_by_field() {
+        let cases = (0..10).map(|i| case(i, [1.0; 3], [35, 50, 36])).collect();
+        let settings = PlanSettings {
+            configuration: Configuration::Slices2d,
+            ..PlanSettings::default()
+        };
+        let good = plan(&fingerprint(cases), &settings).unwrap();
+        let mut p = good.clone();
+        p.patch_size[2] = 4;
+        assert!(
+            p.check("edited.json")
+                .unwrap_err()
+                .to_string()
+                .contains("slice_axis 2")
+        );
+        let mut p = good.clone();
+        p.slice_axis = None;
+        assert!(
+            p.check("edited.json")
+                .unwrap_err()
+                .to_string()
+                .contains("needs a slice_axis")
+        );
+        let mut p = good.clone();
+        p.configuration = Configuration::FullRes3d;
+        let err = p.check("edited.json").unwrap_err().to_string();
+        assert!(
+            err.contains("edited.json") && err.contains("only meaningful"),
+            "{err}"
+        );
+        let mut p = good;
+        p.network.strides.pop();
+        assert!(
+            p.check("edited.json")
+                .unwrap_err()
+                .to_string()
+                .contains("n_stages")
+        );
     }
 
     #[test]

@@ -107,6 +107,7 @@ impl Segmenter {
 fn load_model(dir: &Path) -> Result<(Plan, PlainConvUNet, Option<Postprocessing>)> {
     let plan_path = dir.join("plan.json");
     let plan: Plan = crate::record::read_json(&plan_path)?;
+    plan.check(&plan_path.display().to_string())?;
     let device = Device::default();
     let mut model = unet_config(&plan)
         .init(&device)
@@ -203,14 +204,19 @@ pub fn label_volume_like(labels: &Array3<u16>, image: &Volume) -> Volume {
 }
 
 /// The sliding-window settings a plan implies: its patch, nnU-Net's Gaussian, the given step
-/// and, when `mirror`, all three axes.
+/// and, when `mirror`, the plan's spatial axes (all three in 3-D, the in-plane two in 2-D).
+/// Windows go to the network in batches of about the voxels of two 3-D patches (2-D windows are
+/// single slices, so many fit one call).
 pub fn window_config(plan: &Plan, tile_step_size: f64, mirror: bool) -> SlidingWindowConfig {
     let mut config = SlidingWindowConfig::new(plan.patch_size);
     config.tile_step_size = tile_step_size;
     if mirror {
-        config.mirror_axes = vec![0, 1, 2];
+        config.mirror_axes = plan.spatial_axes();
     }
-    config.batch_size = 2;
+    config.batch_size = match plan.slice_axis {
+        None => 2,
+        Some(_) => plan.batch_size.clamp(2, 32),
+    };
     config
 }
 

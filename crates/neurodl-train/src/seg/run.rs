@@ -216,21 +216,19 @@ pub fn run_seg_experiment(exp: &SegExperiment, opts: &SegRunOptions<'_>) -> Resu
             message: "a run already exists here: pass --resume to continue it or choose another --out".into(),
         });
     }
-    if opts.resume && config_path.exists() {
-        // Checkpoints and finished folds belong to the experiment that made them.
+    // Checkpoints and finished folds belong to the experiment that made them; it is compared
+    // once the plan is known (plan-dependent defaults are resolved in config.toml).
+    let started = if opts.resume && config_path.exists() {
         let text = std::fs::read_to_string(&config_path).map_err(|e| TrainError::io(&config_path, e))?;
         let mut started = SegExperiment::from_toml_str(&text, &config_path.display().to_string())?;
         // Post-processing is chosen after training, from stored scores (or the saved
         // predictions), so a resumed run may change it.
         started.evaluation.postprocessing = exp.evaluation.postprocessing;
         started.evaluation.postprocessing_connectivity = exp.evaluation.postprocessing_connectivity;
-        if &started != exp {
-            return Err(TrainError::Checkpoint {
-                path: out.clone(),
-                message: "cannot resume: the experiment differs from the one this run folder was started with (config.toml)".into(),
-            });
-        }
-    }
+        Some(started)
+    } else {
+        None
+    };
     let data = open_dataset(exp)?;
     let ids: Vec<String> = data.cases.iter().map(|c| c.id.clone()).collect();
     let folds = case_folds(
@@ -245,9 +243,13 @@ pub fn run_seg_experiment(exp: &SegExperiment, opts: &SegRunOptions<'_>) -> Resu
 
     let plan_path = out.join("plan.json");
     let plan = if let Some(p) = &opts.plan_file {
-        read_json::<Plan>(p)?
+        let plan = read_json::<Plan>(p)?;
+        plan.check(&p.display().to_string())?;
+        plan
     } else if opts.resume && plan_path.exists() {
-        read_json::<Plan>(&plan_path)?
+        let plan = read_json::<Plan>(&plan_path)?;
+        plan.check(&plan_path.display().to_string())?;
+        plan
     } else {
         let fp = fingerprint_experiment(exp, &data, opts.progress)?;
         std::fs::create_dir_all(out).map_err(|e| TrainError::io(out, e))?;
@@ -266,9 +268,19 @@ pub fn run_seg_experiment(exp: &SegExperiment, opts: &SegRunOptions<'_>) -> Resu
             ),
         });
     }
+    let resolved = exp.resolved_for(&plan)?;
+    if let Some(started) = started
+        && started.resolved_for(&plan)? != resolved
+    {
+        return Err(TrainError::Checkpoint {
+            path: out.clone(),
+            message: "cannot resume: the experiment differs from the one this run folder was started with (config.toml)".into(),
+        });
+    }
+    let augmentation = exp.augmentation_for(&plan)?;
     (opts.progress)(SegProgress::Planned(&plan));
     std::fs::create_dir_all(out).map_err(|e| TrainError::io(out, e))?;
-    write_text(&out.join("config.toml"), &exp.to_toml_string())?;
+    write_text(&out.join("config.toml"), &resolved.to_toml_string())?;
     write_json(&plan_path, &plan)?;
     write_environment(out)?;
     let split: Vec<BTreeMap<&str, Vec<&str>>> = folds
@@ -358,7 +370,7 @@ pub fn run_seg_experiment(exp: &SegExperiment, opts: &SegRunOptions<'_>) -> Resu
                     train: Arc::new(train),
                     valid: Arc::new(valid),
                     training: &exp.training,
-                    augmentation: &exp.augmentation,
+                    augmentation: &augmentation,
                     seed,
                     checkpoint: Some(CheckpointPlan {
                         dir: checkpoints,

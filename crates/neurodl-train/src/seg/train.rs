@@ -42,10 +42,19 @@ pub struct SegEpochRecord {
     /// Loss on the validation patches (full-resolution output only).
     pub valid_loss: Option<f64>,
     /// Pseudo-Dice per foreground class on the validation patches, pooled over the patches
-    /// (nnU-Net's `pseudo dice`).
+    /// (nnU-Net's `pseudo dice`). NaN for a class the patches neither hold nor predict (JSON
+    /// writes it as `null`, read back as NaN).
+    #[serde(deserialize_with = "nan_from_null")]
     pub valid_dice: Vec<f64>,
     /// Wall-clock seconds of the epoch.
     pub seconds: f64,
+}
+
+/// JSON has no NaN: `serde_json` writes it as `null`; this reads `null` back as NaN, so a run
+/// whose validation patches missed a class still resumes.
+fn nan_from_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<f64>, D::Error> {
+    let values: Vec<Option<f64>> = Deserialize::deserialize(d)?;
+    Ok(values.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect())
 }
 
 /// Everything a U-Net training needs besides the model.
@@ -90,13 +99,22 @@ struct State {
 }
 
 /// The U-Net configuration a plan describes.
+///
+/// A 2-D plan slicing along Z becomes a 2-D network (its weights are saved as nnU-Net's 2-D
+/// `[out, in, kx, ky]` kernels, and it takes the `[batch, C, X, Y, 1]` patches as they come); a
+/// 2-D plan slicing along X or Y stays a 3-D network whose kernels and strides are 1 along the
+/// slice axis, which on one-slice patches is the same computation.
 pub fn unet_config(plan: &Plan) -> PlainConvUNetConfig {
     let n = &plan.network;
+    let per_axis = |v: &[usize; 3]| match plan.slice_axis {
+        Some(2) => v[..2].to_vec(),
+        _ => v.to_vec(),
+    };
     let mut config = PlainConvUNetConfig::nnunet(
         plan.in_channels,
         plan.labels.len(),
-        n.kernel_sizes.iter().map(|k| k.to_vec()).collect(),
-        n.strides.iter().map(|s| s.to_vec()).collect(),
+        n.kernel_sizes.iter().map(per_axis).collect(),
+        n.strides.iter().map(per_axis).collect(),
     );
     config.features_per_stage = n.features_per_stage.clone();
     config.n_conv_per_stage = vec![n.n_conv_per_stage; n.n_stages];
@@ -375,6 +393,23 @@ fn validate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_epoch_with_an_undefined_pseudo_dice_round_trips_through_json() {
+        let record = SegEpochRecord {
+            epoch: 1,
+            lr: 0.01,
+            train_loss: 1.5,
+            valid_loss: None,
+            valid_dice: vec![0.5, f64::NAN],
+            seconds: 1.0,
+        };
+        let json = serde_json::to_string(&record).unwrap();
+        assert!(json.contains("[0.5,null]"), "{json}");
+        let back: SegEpochRecord = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.valid_dice[0], 0.5);
+        assert!(back.valid_dice[1].is_nan());
+    }
 
     #[test]
     fn poly_schedule_matches_nnunet() {

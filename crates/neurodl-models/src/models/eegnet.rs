@@ -4,10 +4,13 @@ use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::{BatchNorm, Dropout, DropoutConfig, Linear};
 use burn::tensor::activation::elu;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::{FinalConvLength, PoolMode, check_momentum, check_nonzero, check_prob};
-use crate::layers::{Init, batch_norm, conv2d, linear, pool2d_time, renorm, window_out};
+use crate::layers::{
+    Init, batch_norm, batch_norm_affine, conv1d_grouped, conv1d_raw, conv2d, elu_inference, linear,
+    pool2d_time, renorm, window_out,
+};
 use crate::{EegModel, ModelError, SignalShape, check_input};
 
 const NAME: &str = "EEGNet";
@@ -322,6 +325,80 @@ fn depthwise_time(x: Tensor<4>, w: Tensor<4>) -> Tensor<4> {
 }
 
 impl EEGNet {
+    /// Inference (no backward pass, BatchNorms at their running statistics): the temporal
+    /// convolution, its BatchNorm, the depthwise spatial convolution and its BatchNorm are one
+    /// linear map, computed spatial filters first. Each output map `o` of the block is temporal
+    /// filter `f = o / D` applied to the spatially filtered input `Σ_c S[o, c] x[c, ·]`, so the
+    /// `F1 · D` spatial projections are one `[F1·D, C] × [C, T]` product and the temporal filters
+    /// one depthwise convolution over `F1·D` maps instead of `F1 · C` (22 channels: ~8x fewer
+    /// multiply-adds), with both BatchNorms folded into its kernel and bias. The same values as
+    /// the training route up to float rounding (the braindecode parity tests run this route).
+    fn first_block_inference(&self, x: Tensor<3>) -> Tensor<4> {
+        let cfg = &self.config;
+        let device = x.device();
+        let [b, c, _] = x.dims();
+        let k = cfg.kernel_length;
+        let [f1d, ..] = self.conv_spatial.weight.dims();
+        let d = f1d / cfg.f1;
+        let owner: Vec<i64> = (0..f1d).map(|o| (o / d) as i64).collect();
+        let owner: Tensor<1, Int> = Tensor::from_data(TensorData::new(owner, [f1d]), &device);
+        let s: Tensor<2> =
+            renorm(self.conv_spatial.weight.val(), cfg.conv_spatial_max_norm).reshape([f1d, c]);
+        let s_sum: Tensor<1> = s.clone().sum_dim(1).reshape([f1d]);
+        let (a1, b1) = batch_norm_affine(&self.bnorm_temporal, &device);
+        let (a2, b2) = batch_norm_affine(&self.bnorm_1, &device);
+        let a1 = a1.select(0, owner.clone());
+        // What reaches BatchNorm 2 besides the filtered signal: BatchNorm 1's shift (and a
+        // temporal bias, scaled by BatchNorm 1) through the spatial weights, the spatial bias.
+        let mut offset = b1.select(0, owner.clone()) * s_sum.clone();
+        if let Some(bias) = &self.conv_temporal.bias {
+            offset = offset + bias.val().select(0, owner.clone()) * a1.clone() * s_sum;
+        }
+        if let Some(bias) = &self.conv_spatial.bias {
+            offset = offset + bias.val();
+        }
+        let scale = a2.clone() * a1;
+        let shift = a2 * offset + b2;
+        let temporal: Tensor<2> = self
+            .conv_temporal
+            .weight
+            .val()
+            .reshape([cfg.f1, k])
+            .select(0, owner);
+        let kernel: Tensor<3> = (temporal * scale.unsqueeze_dim(1)).reshape([f1d, 1, k]);
+        let projected = s.unsqueeze::<3>().expand([b, f1d, c]).matmul(x);
+        let y = conv1d_grouped(projected, kernel, Some(shift), k / 2, f1d);
+        let [_, _, t1] = y.dims();
+        y.reshape([b, f1d, 1, t1])
+    }
+
+    /// Inference: the separable convolution (depthwise in time, then pointwise) with BatchNorm 2
+    /// folded into the pointwise weights; the depthwise part as one grouped convolution.
+    fn separable_inference(&self, x: Tensor<4>) -> Tensor<4> {
+        let device = x.device();
+        let [b, ch, _, t] = x.dims();
+        let k = self.config.depthwise_kernel_length;
+        let depth: Tensor<3> = self.conv_separable_depth.weight.val().reshape([ch, 1, k]);
+        let y = conv1d_grouped(
+            x.reshape([b, ch, t]),
+            depth,
+            self.conv_separable_depth.bias.as_ref().map(|b| b.val()),
+            k / 2,
+            ch,
+        );
+        let (scale, shift) = batch_norm_affine(&self.bnorm_2, &device);
+        let [f2, ..] = self.conv_separable_point.weight.dims();
+        let point: Tensor<2> = self.conv_separable_point.weight.val().reshape([f2, ch]);
+        let point = point * scale.clone().unsqueeze_dim(1);
+        let bias = match &self.conv_separable_point.bias {
+            Some(bias) => bias.val() * scale + shift,
+            None => shift,
+        };
+        let y = conv1d_raw(y, point.reshape([f2, ch, 1]), Some(bias), 1);
+        let [_, _, t2] = y.dims();
+        y.reshape([b, f2, 1, t2])
+    }
+
     /// The hyper-parameters the model was built with.
     pub fn config(&self) -> &EEGNetConfig {
         &self.config
@@ -333,23 +410,34 @@ impl EEGNet {
         check_input(NAME, &self.signal, &x)?;
         let cfg = &self.config;
         let [b, c, t] = x.dims();
-        let x: Tensor<4> = x.reshape([b, 1, c, t]);
-        // Measured on 2 CPU cores: the banded product makes a training step ~25 % faster, the
-        // im2col convolution makes inference ~30 % faster; both give the same values.
-        let x = if x.device().is_autodiff() {
-            temporal_filters(x, self.conv_temporal.weight.val(), cfg.kernel_length / 2)
+        let training = x.device().is_autodiff();
+        let x = if training {
+            let x: Tensor<4> = x.reshape([b, 1, c, t]);
+            let x = temporal_filters(x, self.conv_temporal.weight.val(), cfg.kernel_length / 2);
+            let x = self.bnorm_temporal.forward(x);
+            let w = renorm(self.conv_spatial.weight.val(), cfg.conv_spatial_max_norm);
+            self.bnorm_1.forward(spatial_filters(x, w, cfg.f1))
         } else {
-            self.conv_temporal.forward(x)
+            self.first_block_inference(x)
         };
-        let x = self.bnorm_temporal.forward(x);
-        let w = renorm(self.conv_spatial.weight.val(), cfg.conv_spatial_max_norm);
-        let x = elu(self.bnorm_1.forward(spatial_filters(x, w, cfg.f1)), 1.0);
+        let activate = |x: Tensor<4>| {
+            if training {
+                elu(x, 1.0)
+            } else {
+                elu_inference(x, 1.0)
+            }
+        };
+        let x = activate(x);
         let x = self
             .drop_1
             .forward(pool2d_time(x, cfg.pool_mode, cfg.pool1_kernel_size));
-        let x = depthwise_time(x, self.conv_separable_depth.weight.val());
-        let x = self.conv_separable_point.forward(x);
-        let x = elu(self.bnorm_2.forward(x), 1.0);
+        let x = if training {
+            let x = depthwise_time(x, self.conv_separable_depth.weight.val());
+            self.bnorm_2.forward(self.conv_separable_point.forward(x))
+        } else {
+            self.separable_inference(x)
+        };
+        let x = activate(x);
         let x = self
             .drop_2
             .forward(pool2d_time(x, cfg.pool_mode, cfg.pool2_kernel_size));

@@ -6,7 +6,7 @@ use burn::nn::{BatchNorm, Dropout, DropoutConfig};
 use burn::tensor::{Device, Tensor};
 
 use super::{FinalConvLength, PoolMode, check_momentum, check_nonzero, check_prob};
-use crate::layers::{Init, batch_norm, conv1d_raw, conv2d, pool1d, safe_log, window_out};
+use crate::layers::{Init, batch_norm, batch_norm_affine, conv1d_raw, conv2d, pool1d, safe_log, window_out};
 use crate::{EegModel, ModelError, SignalShape, check_input};
 
 const NAME: &str = "ShallowFBCSPNet";
@@ -94,6 +94,12 @@ impl CombinedConv {
 
     /// `[batch, C, T]` to `[batch, F_s, T - K + 1]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        self.forward_then(x, None)
+    }
+
+    /// [`forward`](Self::forward) followed by the per-filter affine map `scale · y + shift`
+    /// (an inference-mode BatchNorm), folded into the merged kernel and bias: no extra pass.
+    pub fn forward_then(&self, x: Tensor<3>, affine: Option<(Tensor<1>, Tensor<1>)>) -> Tensor<3> {
         let [n_time, _, k, _] = self.conv_time.weight.dims();
         let [n_spat, _, _, n_chans] = self.conv_spat.weight.dims();
         let wt: Tensor<2> = self.conv_time.weight.val().reshape([n_time, k]);
@@ -113,6 +119,17 @@ impl CombinedConv {
         let bias = match (time_bias, spat_bias) {
             (Some(a), Some(b)) => Some(a + b),
             (a, b) => a.or(b),
+        };
+        let (combined, bias) = match affine {
+            None => (combined, bias),
+            Some((scale, shift)) => {
+                let combined = combined * scale.clone().reshape([n_spat, 1, 1]);
+                let bias = match bias {
+                    Some(b) => b * scale + shift,
+                    None => shift,
+                };
+                (combined, Some(bias))
+            }
         };
         conv1d_raw(x, combined, bias, 1)
     }
@@ -241,10 +258,14 @@ impl ShallowFBCSPNet {
     /// a singleton time axis.
     pub fn forward_dense(&self, x: Tensor<3>) -> Result<Tensor<3>, ModelError> {
         check_input(NAME, &self.signal, &x)?;
-        let x = self.conv_time_spat.forward(x);
+        // Without a backward pass the BatchNorm is a fixed affine map: folded into the kernel.
         let x = match &self.bnorm {
-            Some(bn) => bn.forward(x),
-            None => x,
+            Some(bn) if !x.device().is_autodiff() => {
+                let affine = batch_norm_affine(bn, &x.device());
+                self.conv_time_spat.forward_then(x, Some(affine))
+            }
+            Some(bn) => bn.forward(self.conv_time_spat.forward(x)),
+            None => self.conv_time_spat.forward(x),
         };
         let x = pool1d(
             x.square(),

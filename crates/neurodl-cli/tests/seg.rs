@@ -287,6 +287,29 @@ max_cases = 10
     assert_eq!(plan.in_channels, 1);
     assert_eq!(plan.labels[&2], "posterior");
 
+    // The 2-D configuration of the same cases: slices across Z (isotropic data: ties go to Z),
+    // nnU-Net's 40×56 in-plane patch (its published 56×40, axes reversed), 2-D kernels.
+    let out_2d = tmp.path().join("plan-2d.json");
+    let o = neurodl(&[
+        "seg",
+        "plan",
+        s(&exp),
+        "--out",
+        s(&out_2d),
+        "--configuration",
+        "2d",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("2d, slices across axis 2"));
+    let plan_2d = read_plan(&out_2d);
+    eprintln!(
+        "hippocampus 2-D (10 cases): patch {:?}, batch {}",
+        plan_2d.patch_size, plan_2d.batch_size
+    );
+    assert_eq!(plan_2d.slice_axis, Some(2));
+    assert_eq!(plan_2d.patch_size, [40, 56, 1]);
+    assert_eq!(plan_2d.network.kernel_sizes, vec![[3, 3, 1]; 4]);
+
     // A prediction of a real scan keeps its nibabel-written header geometry: train the tiny
     // synthetic model (its plan's spacing differs, so the scan is resampled there and back).
     let dir = tmp.path();

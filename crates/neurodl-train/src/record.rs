@@ -79,7 +79,9 @@ pub fn write_environment(dir: &Path) -> Result<()> {
     struct Environment {
         neurodl: &'static str,
         burn: &'static str,
-        backend: &'static str,
+        /// The device Burn chose (`Device::default()`: a GPU when the binary was built with a
+        /// GPU feature, unless `BURN_DEVICE` says otherwise; else the CPU backend).
+        device: String,
         os: &'static str,
         arch: &'static str,
         threads: usize,
@@ -90,7 +92,7 @@ pub fn write_environment(dir: &Path) -> Result<()> {
         &Environment {
             neurodl: env!("CARGO_PKG_VERSION"),
             burn: "0.22.1",
-            backend: "flex (CPU)",
+            device: format!("{:?}", neurodl_models::Device::default()),
             os: std::env::consts::OS,
             arch: std::env::consts::ARCH,
             threads: rayon::current_num_threads(),

@@ -608,23 +608,32 @@ fn summary_csv_quotes_label_names() {
 
 /// The committed hippocampus experiment stays valid and points at the shared MSD data.
 #[test]
-fn the_example_segmentation_experiment_parses_and_names_the_shared_data() {
-    let path = neurodl_io::testdata::repo_root().join("examples/experiments/msd_hippocampus.toml");
-    let exp = neurodl_train::seg::SegExperiment::from_file(&path).unwrap();
-    assert_eq!(exp.evaluation.n_folds, 5);
-    assert_eq!(exp.declared_labels().unwrap().len(), 3);
-    assert!(
-        exp.dataset.root.ends_with("shared/data/mri/msd_hippocampus"),
-        "{}",
-        exp.dataset.root.display()
-    );
-    match neurodl_io::testdata::shared_data_dir() {
-        Some(_) => assert!(
-            exp.dataset.root.join("images").is_dir(),
+fn the_example_segmentation_experiments_parse_and_name_the_shared_data() {
+    use neurodl_train::seg::plan::Configuration;
+    for (file, configuration) in [
+        ("msd_hippocampus.toml", Configuration::FullRes3d),
+        ("msd_hippocampus_2d.toml", Configuration::Slices2d),
+    ] {
+        let path = neurodl_io::testdata::repo_root()
+            .join("examples/experiments")
+            .join(file);
+        let exp = neurodl_train::seg::SegExperiment::from_file(&path).unwrap();
+        assert_eq!(exp.plan.configuration, configuration, "{file}");
+        assert_eq!(exp.evaluation.n_folds, 5);
+        assert_eq!(exp.declared_labels().unwrap().len(), 3);
+        assert!(
+            exp.dataset.root.ends_with("shared/data/mri/msd_hippocampus"),
             "{}",
             exp.dataset.root.display()
-        ),
-        None => eprintln!("skipping the data check: ../shared/data is absent"),
+        );
+        match neurodl_io::testdata::shared_data_dir() {
+            Some(_) => assert!(
+                exp.dataset.root.join("images").is_dir(),
+                "{}",
+                exp.dataset.root.display()
+            ),
+            None => eprintln!("skipping the data check: ../shared/data is absent"),
+        }
     }
 }
 

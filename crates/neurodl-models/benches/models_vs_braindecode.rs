@@ -81,7 +81,9 @@ fn bench<M: EegModel>(build: impl Fn(&Device) -> M) -> Timings {
     let inference_ms = timed(2, REPEATS, || {
         std::hint::black_box(eval.forward(xb.clone()).expect("forward").into_data());
     });
-    let x1 = xb.narrow(0, 0, 1);
+    // A trial of its own, as the Python side's `x[:1].clone()` (a view into the batch would
+    // make every element-wise op take Burn's copying path for shared storage).
+    let x1 = Tensor::<3>::from_data(xb.narrow(0, 0, 1).into_data(), &device);
     let single_trial_ms = timed(10, SINGLE_REPEATS, || {
         std::hint::black_box(eval.forward(x1.clone()).expect("forward").into_data());
     });

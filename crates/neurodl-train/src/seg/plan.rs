@@ -795,6 +795,13 @@ mod tests {
         assert_eq!(back, plan);
     }
 
+    fn two_d() -> PlanSettings {
+        PlanSettings {
+            configuration: Configuration::Slices2d,
+            ..PlanSettings::default()
+        }
+    }
+
     #[test]
     fn hippocampus_like_data_gets_nnunets_published_2d_plan() {
         // nnU-Net v2's `2d` plan for the same data: slices across its first axis (our Z; ties
@@ -802,10 +809,7 @@ mod tests {
         // 4 stages of stride 2 in-plane, 3×3 kernels, 32..256 features, batch 366 from the 5 %
         // cap (260 · 35·50·36 · 0.05 / (40·56) = 365.6).
         let cases = (0..260).map(|i| case(i, [1.0; 3], [35, 50, 36])).collect();
-        let settings = PlanSettings {
-            configuration: Configuration::Slices2d,
-            ..PlanSettings::default()
-        };
+        let settings = two_d();
         let plan = plan(&fingerprint(cases), &settings).unwrap();
         assert_eq!(plan.configuration, Configuration::Slices2d);
         assert_eq!(plan.slice_axis, Some(2));
@@ -836,10 +840,7 @@ mod tests {
         let cases = (0..40)
             .map(|i| case(i, [4.0, 0.5, 0.5], [40, 512, 512]))
             .collect();
-        let settings = PlanSettings {
-            configuration: Configuration::Slices2d,
-            ..PlanSettings::default()
-        };
+        let settings = two_d();
         let plan = plan(&fingerprint(cases), &settings).unwrap();
         assert_eq!(plan.slice_axis, Some(0));
         assert_eq!(plan.patch_size[0], 1);
@@ -854,10 +855,7 @@ mod tests {
     #[test]
     fn inconsistent_2d_plans_are_refused_by_field() {
         let cases = (0..10).map(|i| case(i, [1.0; 3], [35, 50, 36])).collect();
-        let settings = PlanSettings {
-            configuration: Configuration::Slices2d,
-            ..PlanSettings::default()
-        };
+        let settings = two_d();
         let good = plan(&fingerprint(cases), &settings).unwrap();
         let mut p = good.clone();
         p.patch_size[2] = 4;

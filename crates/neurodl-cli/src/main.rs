@@ -78,7 +78,8 @@ enum Command {
     /// EEG decoding from flags alone: cross-validate decoders, train one for later use, predict.
     #[command(subcommand)]
     Eeg(EegCommand),
-    /// 3-D image segmentation (MRI, microscopy), nnU-Net style: plan, train, predict, evaluate.
+    /// Image segmentation of volumes (MRI, microscopy), nnU-Net style (3-D patches or 2-D
+    /// slices): plan, train, predict, evaluate.
     #[command(subcommand)]
     Seg(SegCommand),
     /// The main job on a fresh clone with no data: simulate a two-class motor-imagery BIDS
@@ -146,8 +147,9 @@ enum EegCommand {
     Predict(commands::eeg::PredictArgs),
 }
 
-/// 3-D image segmentation, nnU-Net style: plan from a dataset fingerprint, train U-Nets under
-/// cross-validation by case, predict whole scans with sliding windows, evaluate.
+/// Volume segmentation, nnU-Net style (its 3d_fullres or 2d configuration): plan from a dataset
+/// fingerprint, train U-Nets under cross-validation by case, predict whole scans with sliding
+/// windows, evaluate.
 #[derive(Subcommand)]
 enum SegCommand {
     /// Fingerprint a labelled dataset and derive a training plan (JSON, editable).
@@ -157,7 +159,7 @@ enum SegCommand {
     Plan(commands::seg::PlanArgs),
     /// Plan, preprocess, train and cross-validate; writes a run record with a report.
     #[command(
-        after_help = "Examples:\n  neurodl seg train examples/experiments/msd_hippocampus.toml --out runs/hippocampus\n  neurodl seg train exp.toml --out runs/h --resume         # after a kill: continue from the last epoch\n  neurodl seg train exp.toml --plan edited_plan.json"
+        after_help = "Examples:\n  neurodl seg train examples/experiments/msd_hippocampus.toml --out runs/hippocampus\n  neurodl seg train exp.toml --out runs/h --resume         # after a kill: continue from the last epoch\n  neurodl seg train exp.toml --plan edited_plan.json\n  neurodl seg train exp.toml --configuration 2d --out runs/h-2d   # nnU-Net's 2-D configuration"
     )]
     Train(commands::seg::TrainArgs),
     /// Segment scans with a trained model; outputs keep their input's grid and affine.

@@ -1,4 +1,5 @@
-//! `neurodl seg plan|train|predict|evaluate`: nnU-Net-style 3-D segmentation.
+//! `neurodl seg plan|train|predict|evaluate`: nnU-Net-style segmentation of volumes (3-D
+//! patches or 2-D slices).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

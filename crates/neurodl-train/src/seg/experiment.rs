@@ -11,6 +11,7 @@
 //! labels = { 0 = "background", 1 = "anterior", 2 = "posterior" }
 //!
 //! [plan]                 # PlanSettings: anything nnU-Net's planner decides can be bounded here
+//! configuration = "3d_fullres"   # or "2d": nnU-Net's 2-D configuration (single slices)
 //! base_features = 16
 //! max_batch_size = 4
 //!
@@ -201,11 +202,14 @@ impl SegExperiment {
         }
     }
 
-    /// The experiment with every default that depends on the plan written out (the
-    /// augmentation), as the run record stores it.
+    /// The experiment with every default that depends on the plan or the configuration written
+    /// out (the augmentation, the feature cap), as the run record stores it; two experiments
+    /// that train the same way resolve to the same value (run folders written before these
+    /// defaults existed spell them out and still resume).
     pub fn resolved_for(&self, plan: &Plan) -> Result<SegExperiment> {
         let mut exp = self.clone();
         exp.augmentation = Some(self.augmentation_for(plan)?);
+        exp.plan.max_features = Some(self.plan.feature_cap());
         Ok(exp)
     }
 
@@ -304,6 +308,45 @@ iterations_per_epoch = 3
         assert_eq!(exp.declared_labels().unwrap()[&1], "a");
         let back = SegExperiment::from_toml_str(&exp.to_toml_string(), "back").unwrap();
         assert_eq!(back, exp);
+    }
+
+    #[test]
+    fn spelt_out_defaults_resolve_to_the_same_experiment() {
+        use super::super::plan::{CaseFingerprint, ChannelIntensity, Fingerprint, plan};
+        let fingerprint = Fingerprint {
+            cases: (0..4)
+                .map(|i| CaseFingerprint {
+                    id: format!("c{i}"),
+                    spacing: [1.0; 3],
+                    shape: [20, 24, 16],
+                    shape_after_crop: [20, 24, 16],
+                    relative_size_after_crop: 1.0,
+                    label_voxels: BTreeMap::from([(1, 50)]),
+                })
+                .collect(),
+            channels: vec![ChannelIntensity {
+                name: "MRI".into(),
+                mean: 0.0,
+                median: 0.0,
+                sd: 1.0,
+                min: -1.0,
+                max: 1.0,
+                percentile_00_5: -1.0,
+                percentile_99_5: 1.0,
+            }],
+            labels: BTreeMap::from([(0, "background".into()), (1, "a".into())]),
+        };
+        let minimal = SegExperiment::from_toml_str(MINIMAL, "t.toml").unwrap();
+        let p = plan(&fingerprint, &minimal.plan).unwrap();
+        // A run folder written before the plan-dependent defaults spelt them out.
+        let mut spelt = minimal.clone();
+        spelt.plan.max_features = Some(320);
+        spelt.augmentation = Some(Pipeline::nnunet_default());
+        assert_ne!(spelt, minimal);
+        assert_eq!(spelt.resolved_for(&p).unwrap(), minimal.resolved_for(&p).unwrap());
+        // Another cap is another experiment.
+        spelt.plan.max_features = Some(256);
+        assert_ne!(spelt.resolved_for(&p).unwrap(), minimal.resolved_for(&p).unwrap());
     }
 
     #[test]

@@ -312,30 +312,9 @@ iterations_per_epoch = 3
 
     #[test]
     fn spelt_out_defaults_resolve_to_the_same_experiment() {
-        use super::super::plan::{CaseFingerprint, ChannelIntensity, Fingerprint, plan};
-        let fingerprint = Fingerprint {
-            cases: (0..4)
-                .map(|i| CaseFingerprint {
-                    id: format!("c{i}"),
-                    spacing: [1.0; 3],
-                    shape: [20, 24, 16],
-                    shape_after_crop: [20, 24, 16],
-                    relative_size_after_crop: 1.0,
-                    label_voxels: BTreeMap::from([(1, 50)]),
-                })
-                .collect(),
-            channels: vec![ChannelIntensity {
-                name: "MRI".into(),
-                mean: 0.0,
-                median: 0.0,
-                sd: 1.0,
-                min: -1.0,
-                max: 1.0,
-                percentile_00_5: -1.0,
-                percentile_99_5: 1.0,
-            }],
-            labels: BTreeMap::from([(0, "background".into()), (1, "a".into())]),
-        };
+        use super::super::plan::plan;
+        use super::super::plan::tests::{case, fingerprint};
+        let fingerprint = fingerprint((0..4).map(|i| case(i, [1.0; 3], [20, 24, 16])).collect());
         let minimal = SegExperiment::from_toml_str(MINIMAL, "t.toml").unwrap();
         let p = plan(&fingerprint, &minimal.plan).unwrap();
         // A run folder written before the plan-dependent defaults spelt them out.

@@ -735,10 +735,10 @@ pub fn target_spacing(fingerprint: &Fingerprint, anisotropy_threshold: f64) -> [
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn case(id: usize, spacing: [f64; 3], shape: [usize; 3]) -> CaseFingerprint {
+    pub(crate) fn case(id: usize, spacing: [f64; 3], shape: [usize; 3]) -> CaseFingerprint {
         CaseFingerprint {
             id: format!("case_{id:03}"),
             spacing,
@@ -749,7 +749,8 @@ mod tests {
         }
     }
 
-    fn fingerprint(cases: Vec<CaseFingerprint>) -> Fingerprint {
+    /// One MRI channel, labels 0 (background), 1 and 2.
+    pub(crate) fn fingerprint(cases: Vec<CaseFingerprint>) -> Fingerprint {
         Fingerprint {
             cases,
             channels: vec![ChannelIntensity {

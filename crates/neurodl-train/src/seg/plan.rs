@@ -253,6 +253,13 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Reads a plan file and [`check`](Self::check)s it; errors name the file.
+    pub fn read(path: &std::path::Path) -> Result<Plan> {
+        let plan: Plan = crate::record::read_json(path)?;
+        plan.check(&path.display().to_string())?;
+        Ok(plan)
+    }
+
     /// Checks what an edited plan file must keep consistent: a 2-D plan names its slice axis
     /// and is one voxel thick along it (patch, every kernel and stride); a 3-D plan has none.
     /// `source` names the file in the error.
@@ -524,29 +531,29 @@ pub fn plan(fingerprint: &Fingerprint, settings: &PlanSettings) -> Result<Plan> 
         Configuration::Slices2d => (0..3).max_by(|&a, &b| spacing[a].total_cmp(&spacing[b])),
     };
     let inverse = spacing.map(|s| 1.0 / s);
-    let initial = match slice_axis {
-        None => {
-            let scale = (256f64.powi(3) / inverse.iter().product::<f64>()).cbrt();
-            [0, 1, 2].map(|a| {
-                ((inverse[a] * scale).round() as usize)
-                    .min(median_shape[a])
-                    .max(1)
-            })
-        }
-        Some(slice) => {
-            let in_plane: f64 = (0..3).filter(|&a| a != slice).map(|a| inverse[a]).product();
-            let scale = (2048f64.powi(2) / in_plane).sqrt();
-            [0, 1, 2].map(|a| {
-                if a == slice {
-                    1
-                } else {
-                    ((inverse[a] * scale).round() as usize)
-                        .min(median_shape[a])
-                        .max(1)
-                }
-            })
-        }
+    // The aspect ratio of 1 / spacing over the patch's axes, scaled to 256³ voxels (3-D) or
+    // 2048² pixels (2-D), clipped to the median shape; one voxel across a 2-D plan's slices.
+    let patch_axes: Vec<usize> = (0..3).filter(|&a| Some(a) != slice_axis).collect();
+    let target: f64 = if slice_axis.is_some() {
+        2048f64.powi(2)
+    } else {
+        256f64.powi(3)
     };
+    let ratio = target / patch_axes.iter().map(|&a| inverse[a]).product::<f64>();
+    let scale = if slice_axis.is_some() {
+        ratio.sqrt()
+    } else {
+        ratio.cbrt()
+    };
+    let initial = [0, 1, 2].map(|a| {
+        if Some(a) == slice_axis {
+            1
+        } else {
+            ((inverse[a] * scale).round() as usize)
+                .min(median_shape[a])
+                .max(1)
+        }
+    });
     let min_edge = settings.min_feature_map_edge;
     let topology_for = |patch: [usize; 3]| match slice_axis {
         None => topology(spacing, patch, min_edge),

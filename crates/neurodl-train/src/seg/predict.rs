@@ -106,8 +106,7 @@ impl Segmenter {
 /// Reads one model folder (plan, weights, optional post-processing).
 fn load_model(dir: &Path) -> Result<(Plan, PlainConvUNet, Option<Postprocessing>)> {
     let plan_path = dir.join("plan.json");
-    let plan: Plan = crate::record::read_json(&plan_path)?;
-    plan.check(&plan_path.display().to_string())?;
+    let plan = Plan::read(&plan_path)?;
     let device = Device::default();
     let mut model = unet_config(&plan)
         .init(&device)
@@ -205,8 +204,8 @@ pub fn label_volume_like(labels: &Array3<u16>, image: &Volume) -> Volume {
 
 /// The sliding-window settings a plan implies: its patch, nnU-Net's Gaussian, the given step
 /// and, when `mirror`, the plan's spatial axes (all three in 3-D, the in-plane two in 2-D).
-/// Windows go to the network in batches of about the voxels of two 3-D patches (2-D windows are
-/// single slices, so many fit one call).
+/// Windows go to the network two per call in 3-D; in 2-D (single slices, small) as many as the
+/// training batch, between 2 and 32.
 pub fn window_config(plan: &Plan, tile_step_size: f64, mirror: bool) -> SlidingWindowConfig {
     let mut config = SlidingWindowConfig::new(plan.patch_size);
     config.tile_step_size = tile_step_size;

@@ -243,13 +243,9 @@ pub fn run_seg_experiment(exp: &SegExperiment, opts: &SegRunOptions<'_>) -> Resu
 
     let plan_path = out.join("plan.json");
     let plan = if let Some(p) = &opts.plan_file {
-        let plan = read_json::<Plan>(p)?;
-        plan.check(&p.display().to_string())?;
-        plan
+        Plan::read(p)?
     } else if opts.resume && plan_path.exists() {
-        let plan = read_json::<Plan>(&plan_path)?;
-        plan.check(&plan_path.display().to_string())?;
-        plan
+        Plan::read(&plan_path)?
     } else {
         let fp = fingerprint_experiment(exp, &data, opts.progress)?;
         std::fs::create_dir_all(out).map_err(|e| TrainError::io(out, e))?;

@@ -173,9 +173,34 @@ pub fn trainable_params<M: Module>(module: &M) -> usize {
 
 /// 1-D pooling along the last axis of `[batch, channels, time]`, without padding and in floor
 /// mode, as `nn.AvgPool2d`/`nn.MaxPool2d` with a `(k, 1)` kernel in braindecode.
+///
+/// Without autodiff, a window that is a whole number of strides (ShallowFBCSPNet's 75 / 15,
+/// Deep4Net's 3 / 3) is pooled as the non-overlapping stride-long blocks (one reshape and one
+/// reduction) combined over `kernel / stride` neighbours: Burn's CPU pooling kernel took a
+/// seventh of ShallowFBCSPNet's single-trial latency.
 pub(crate) fn pool1d(x: Tensor<3>, mode: crate::PoolMode, kernel: usize, stride: usize) -> Tensor<3> {
     use burn::tensor::module::{avg_pool1d, max_pool1d};
     use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
+    let [batch, chans, t] = x.dims();
+    if kernel % stride == 0 && t >= kernel && !x.device().is_autodiff() {
+        let n_blocks = t / stride;
+        let span = kernel / stride;
+        let blocks: Tensor<4> = x
+            .narrow(2, 0, n_blocks * stride)
+            .reshape([batch, chans, n_blocks, stride]);
+        let blocks: Tensor<3> = match mode {
+            crate::PoolMode::Mean => blocks.sum_dim(3),
+            crate::PoolMode::Max => blocks.max_dim(3),
+        }
+        .reshape([batch, chans, n_blocks]);
+        let n_out = n_blocks - span + 1;
+        let neighbours = (1..span).map(|m| blocks.clone().narrow(2, m, n_out));
+        let first = blocks.clone().narrow(2, 0, n_out);
+        return match mode {
+            crate::PoolMode::Mean => neighbours.fold(first, |acc, b| acc + b).div_scalar(kernel as f64),
+            crate::PoolMode::Max => neighbours.fold(first, |acc, b| acc.max_pair(b)),
+        };
+    }
     match mode {
         crate::PoolMode::Mean => avg_pool1d(x, AvgPoolOptions::new([kernel]).with_stride([stride])),
         crate::PoolMode::Max => max_pool1d(x, MaxPoolOptions::new([kernel]).with_stride([stride])),
@@ -191,6 +216,23 @@ pub(crate) fn conv1d_raw(
 ) -> Tensor<3> {
     use burn::tensor::ops::ConvOptions;
     burn::tensor::module::conv1d(x, weight, bias, ConvOptions::new([stride], [0], [1], 1))
+}
+
+/// A valid 1-D cross-correlation (PyTorch's `conv1d`, stride 1, no padding) from a raw weight
+/// `[out, in, k]`: in the frequency domain ([`crate::spectral::conv1d_overlap_save`]) when that
+/// needs less than half the multiply-adds of the direct sum, as for ShallowFBCSPNet's merged
+/// first layer (25 taps). For inference only: the autodiff path keeps [`conv1d_raw`], whose
+/// gradients are Burn's.
+pub(crate) fn conv1d_valid(x: Tensor<3>, weight: Tensor<3>, bias: Option<Tensor<1>>) -> Tensor<3> {
+    let [_, in_chans, t] = x.dims();
+    let [out_chans, _, k] = weight.dims();
+    let block = (!x.device().is_autodiff())
+        .then(|| crate::spectral::cheaper_block(in_chans, out_chans, k, t))
+        .flatten();
+    match block {
+        Some(block) => crate::spectral::conv1d_overlap_save(x, weight, bias, block),
+        None => conv1d_raw(x, weight, bias, 1),
+    }
 }
 
 /// A BatchNorm with PyTorch's parameters (`momentum` is PyTorch's, not Keras').
@@ -354,6 +396,25 @@ mod tests {
         assert!(max_diff(mean, avg_pool2d(x.clone(), AvgPoolOptions::new([1, 4]))) < 1e-6);
         let max = pool2d_time(x.clone(), crate::PoolMode::Max, 8);
         assert_eq!(max_diff(max, max_pool2d(x, MaxPoolOptions::new([1, 8]))), 0.0);
+    }
+
+    #[test]
+    fn block_pooling_equals_burns_pooling_kernels() {
+        use burn::tensor::module::{avg_pool1d, max_pool1d};
+        use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
+        let device = Device::default();
+        // ShallowFBCSPNet's 75 / 15 over 1101 samples (the tail past the last window is
+        // dropped), Deep4Net's 3 / 3, and a window exactly as long as the signal.
+        for (t, kernel, stride) in [(1101, 75, 15), (1101, 3, 3), (30, 30, 10)] {
+            let x = Tensor::<3>::random([2, 3, t], Distribution::Normal(0.0, 1.0), &device);
+            let mean = pool1d(x.clone(), crate::PoolMode::Mean, kernel, stride);
+            let reference = avg_pool1d(x.clone(), AvgPoolOptions::new([kernel]).with_stride([stride]));
+            assert_eq!(mean.dims(), reference.dims());
+            assert!(max_diff(mean, reference) < 1e-6);
+            let max = pool1d(x.clone(), crate::PoolMode::Max, kernel, stride);
+            let reference = max_pool1d(x, MaxPoolOptions::new([kernel]).with_stride([stride]));
+            assert_eq!(max_diff(max, reference), 0.0);
+        }
     }
 
     #[test]

@@ -44,6 +44,7 @@ mod models;
 mod registry;
 pub mod segmentation;
 mod signal;
+mod spectral;
 mod weights;
 
 pub use burn;

@@ -6,7 +6,9 @@ use burn::nn::{BatchNorm, Dropout, DropoutConfig};
 use burn::tensor::{Device, Tensor};
 
 use super::{FinalConvLength, PoolMode, check_momentum, check_nonzero, check_prob};
-use crate::layers::{Init, batch_norm, batch_norm_affine, conv1d_raw, conv2d, pool1d, safe_log, window_out};
+use crate::layers::{
+    Init, batch_norm, batch_norm_affine, conv1d_raw, conv1d_valid, conv2d, pool1d, safe_log, window_out,
+};
 use crate::{EegModel, ModelError, SignalShape, check_input};
 
 const NAME: &str = "ShallowFBCSPNet";
@@ -102,17 +104,10 @@ impl CombinedConv {
     pub fn forward_then(&self, x: Tensor<3>, affine: Option<(Tensor<1>, Tensor<1>)>) -> Tensor<3> {
         let [n_time, _, k, _] = self.conv_time.weight.dims();
         let [n_spat, _, _, n_chans] = self.conv_spat.weight.dims();
-        let wt: Tensor<2> = self.conv_time.weight.val().reshape([n_time, k]);
+        let wt: Tensor<3> = self.conv_time.weight.val().reshape([1, n_time, k]);
         let ws: Tensor<3> = self.conv_spat.weight.val().reshape([n_spat, n_time, n_chans]);
-        // combined[s, c, k] = sum_t wt[t, k] * ws[s, t, c], as one [K, F_t] x [F_t, F_s*C] product.
-        let ws_t: Tensor<2> = ws.clone().swap_dims(0, 1).reshape([n_time, n_spat * n_chans]);
-        let combined: Tensor<3> = wt
-            .transpose()
-            .matmul(ws_t)
-            .reshape([k, n_spat, n_chans])
-            .permute([1, 2, 0]);
         let time_bias = self.conv_time.bias.as_ref().map(|b| {
-            let summed: Tensor<2> = ws.sum_dim(2).reshape([n_spat, n_time]);
+            let summed: Tensor<2> = ws.clone().sum_dim(2).reshape([n_spat, n_time]);
             summed.matmul(b.val().reshape([n_time, 1])).reshape([n_spat])
         });
         let spat_bias = self.conv_spat.bias.as_ref().map(|b| b.val());
@@ -120,18 +115,22 @@ impl CombinedConv {
             (Some(a), Some(b)) => Some(a + b),
             (a, b) => a.or(b),
         };
-        let (combined, bias) = match affine {
-            None => (combined, bias),
+        let (ws, bias) = match affine {
+            None => (ws, bias),
             Some((scale, shift)) => {
-                let combined = combined * scale.clone().reshape([n_spat, 1, 1]);
+                let ws = ws * scale.clone().reshape([n_spat, 1, 1]);
                 let bias = match bias {
                     Some(b) => b * scale + shift,
                     None => shift,
                 };
-                (combined, Some(bias))
+                (ws, Some(bias))
             }
         };
-        conv1d_raw(x, combined, bias, 1)
+        // combined[s, c, k] = sum_t ws[s, t, c] * wt[t, k]: per spatial filter, the transposed
+        // view of its [F_t, C] slice times the temporal filters, written straight in
+        // conv1d's [F_s, C, K] layout (no permutation of the result).
+        let combined = ws.swap_dims(1, 2).matmul(wt);
+        conv1d_valid(x, combined, bias)
     }
 }
 

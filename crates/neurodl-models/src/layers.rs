@@ -182,7 +182,7 @@ pub(crate) fn pool1d(x: Tensor<3>, mode: crate::PoolMode, kernel: usize, stride:
     use burn::tensor::module::{avg_pool1d, max_pool1d};
     use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
     let [batch, chans, t] = x.dims();
-    if kernel % stride == 0 && t >= kernel && !x.device().is_autodiff() {
+    if kernel.is_multiple_of(stride) && t >= kernel && !x.device().is_autodiff() {
         let n_blocks = t / stride;
         let span = kernel / stride;
         let blocks: Tensor<4> = x
@@ -219,20 +219,27 @@ pub(crate) fn conv1d_raw(
 }
 
 /// A valid 1-D cross-correlation (PyTorch's `conv1d`, stride 1, no padding) from a raw weight
-/// `[out, in, k]`: in the frequency domain ([`crate::spectral::conv1d_overlap_save`]) when that
-/// needs less than half the multiply-adds of the direct sum, as for ShallowFBCSPNet's merged
-/// first layer (25 taps). For inference only: the autodiff path keeps [`conv1d_raw`], whose
-/// gradients are Burn's.
+/// `[out, in, k]`, in the frequency domain when that needs well under half the multiply-adds
+/// of the direct sum, as for ShallowFBCSPNet's merged first layer (25 taps): with real FFTs on
+/// the host for Burn's CPU backend ([`crate::spectral::host`]), with DFT matrices on other
+/// devices ([`crate::spectral::conv1d_overlap_save`]). For inference only: the autodiff path
+/// keeps [`conv1d_raw`], whose gradients are Burn's.
 pub(crate) fn conv1d_valid(x: Tensor<3>, weight: Tensor<3>, bias: Option<Tensor<1>>) -> Tensor<3> {
     let [_, in_chans, t] = x.dims();
     let [out_chans, _, k] = weight.dims();
-    let block = (!x.device().is_autodiff())
-        .then(|| crate::spectral::cheaper_block(in_chans, out_chans, k, t))
-        .flatten();
-    match block {
-        Some(block) => crate::spectral::conv1d_overlap_save(x, weight, bias, block),
-        None => conv1d_raw(x, weight, bias, 1),
+    if x.device().is_autodiff() {
+        return conv1d_raw(x, weight, bias, 1);
     }
+    if x.device() == Device::flex() {
+        if let Some(y) = crate::spectral::host::cheaper_block(in_chans, out_chans, k, t)
+            .and_then(|block| crate::spectral::host::conv1d_overlap_save(&x, &weight, bias.as_ref(), block))
+        {
+            return y;
+        }
+    } else if let Some(block) = crate::spectral::cheaper_block(in_chans, out_chans, k, t) {
+        return crate::spectral::conv1d_overlap_save(x, weight, bias, block);
+    }
+    conv1d_raw(x, weight, bias, 1)
 }
 
 /// A BatchNorm with PyTorch's parameters (`momentum` is PyTorch's, not Keras').

@@ -8,7 +8,9 @@ use burn::tensor::{Device, Tensor};
 
 use super::shallow::{CombinedConv, ConvClassifier};
 use super::{FinalConvLength, PoolMode, check_momentum, check_nonzero, check_prob};
-use crate::layers::{Init, batch_norm, conv1d_raw, conv2d, pool1d, window_out};
+use crate::layers::{
+    Init, batch_norm, batch_norm_affine, conv1d_raw, conv2d, elu_inference, pool1d, window_out,
+};
 use crate::{EegModel, ModelError, SignalShape, check_input};
 
 const NAME: &str = "Deep4Net";
@@ -279,8 +281,21 @@ impl Deep4Net {
         let x = drop.forward(x);
         let [o, i, k, _] = conv.weight.dims();
         let w: Tensor<3> = conv.weight.val().reshape([o, i, k]);
-        let x = conv1d_raw(x, w, conv.bias.as_ref().map(|b| b.val()), self.conv_stride);
-        let x = elu(maybe_bn(bn, x), 1.0);
+        let bias = conv.bias.as_ref().map(|b| b.val());
+        let x = match bn {
+            // Without a backward pass the BatchNorm is a fixed affine map: folded into the
+            // convolution's kernel and bias.
+            Some(bn) if !x.device().is_autodiff() => {
+                let (scale, shift) = batch_norm_affine(bn, &x.device());
+                let w = w * scale.clone().reshape([o, 1, 1]);
+                let bias = match bias {
+                    Some(b) => b * scale + shift,
+                    None => shift,
+                };
+                elu_inference(conv1d_raw(x, w, Some(bias), self.conv_stride), 1.0)
+            }
+            _ => elu(maybe_bn(bn, conv1d_raw(x, w, bias, self.conv_stride)), 1.0),
+        };
         pool1d(x, self.config.later_pool_mode, self.pool.0, self.pool.1)
     }
 
@@ -288,7 +303,13 @@ impl Deep4Net {
     /// a singleton time axis.
     pub fn forward_dense(&self, x: Tensor<3>) -> Result<Tensor<3>, ModelError> {
         check_input(NAME, &self.signal, &x)?;
-        let x = elu(maybe_bn(&self.bnorm, self.conv_time_spat.forward(x)), 1.0);
+        let x = match &self.bnorm {
+            Some(bn) if !x.device().is_autodiff() => {
+                let affine = batch_norm_affine(bn, &x.device());
+                elu_inference(self.conv_time_spat.forward_then(x, Some(affine)), 1.0)
+            }
+            bn => elu(maybe_bn(bn, self.conv_time_spat.forward(x)), 1.0),
+        };
         let x = pool1d(x, self.config.first_pool_mode, self.pool.0, self.pool.1);
         let x = self.conv_block(x, &self.drop_2, &self.conv_2, &self.bnorm_2);
         let x = self.conv_block(x, &self.drop_3, &self.conv_3, &self.bnorm_3);

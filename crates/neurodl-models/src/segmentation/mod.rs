@@ -18,6 +18,7 @@
 //! `[batch, channels, X, Y, 1]` (or, through [`PlainConvUNet::forward_2d`], `[batch, channels,
 //! X, Y]`), so the same sliding-window code serves both, with a patch of depth 1.
 
+mod direct_conv;
 mod loss;
 mod sliding_window;
 mod unet;

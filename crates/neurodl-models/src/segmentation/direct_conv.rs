@@ -20,6 +20,9 @@ const LANES: usize = 8;
 const BLOCK_OUT: usize = 2 * LANES;
 /// Consecutive Z voxels per micro-kernel call, at most.
 const MAX_Z: usize = 6;
+/// Input channels per pass over an X plane: a block's weights for them (8 × 27 taps × 16 for
+/// 3×3×3, 13.8 KB) stay in L1.
+const CHUNK_IN: usize = 8;
 
 /// Shapes of one convolution.
 #[derive(Debug, Clone, Copy)]
@@ -35,8 +38,9 @@ struct Geometry {
 }
 
 /// `conv3d(x, weight, bias)` with `stride` and symmetric zero `padding`, computed on the host;
-/// `None` when this kernel does not apply (no AVX2/FMA, output channels not a multiple of 16,
-/// tensors that are not f32): the caller then uses Burn's.
+/// `None` when this kernel does not apply (no AVX2/FMA, tensors that are not f32): the caller
+/// then uses Burn's; Z kernels other than 1 or 3 taps, nnU-Net's, go to Burn's too. Output
+/// channels are computed in blocks of 16, the last one zero-padded.
 pub(crate) fn conv3d(
     x: &Tensor<5>,
     weight: &Tensor<5>,
@@ -53,7 +57,7 @@ pub(crate) fn conv3d(
         }
         let [batch, in_chans, sx, sy, sz] = x.dims();
         let [out_chans, _, kx, ky, kz] = weight.dims();
-        if out_chans % BLOCK_OUT != 0 {
+        if kz != 1 && kz != 3 {
             return None;
         }
         let extent =
@@ -73,10 +77,12 @@ pub(crate) fn conv3d(
         };
         let input = x.clone().into_data().try_into_vec_as::<f32>().ok()?;
         let taps = weight.clone().into_data().try_into_vec_as::<f32>().ok()?;
-        let bias = match bias {
+        let n_blocks = out_chans.div_ceil(BLOCK_OUT);
+        let mut bias = match bias {
             Some(b) => b.clone().into_data().try_into_vec_as::<f32>().ok()?,
             None => vec![0.0; out_chans],
         };
+        bias.resize(n_blocks * BLOCK_OUT, 0.0);
         let packed = pack_weights(&taps, &geometry);
         let out_len = out_chans * out[0] * out[1] * out[2];
         let mut output = vec![0.0f32; batch * out_len];
@@ -87,7 +93,7 @@ pub(crate) fn conv3d(
         {
             let phases = phase_split(sample, [sx, sy, sz], padding, &geometry);
             result
-                .par_chunks_exact_mut(BLOCK_OUT * out[0] * out[1] * out[2])
+                .par_chunks_mut(BLOCK_OUT * out[0] * out[1] * out[2])
                 .zip(packed.par_chunks_exact(per_block))
                 .zip(bias.par_chunks_exact(BLOCK_OUT))
                 .for_each(|((rows, weights), offsets)| {
@@ -101,10 +107,12 @@ pub(crate) fn conv3d(
 }
 
 /// Weights `[out, in, kx, ky, kz]` as `[out / 16, in, kx, ky, kz, 16]`: the two registers of
-/// weights a tap loads are adjacent, and a block's taps are read in order.
+/// weights a tap loads are adjacent, and a block's taps are read in order; the last block is
+/// zero-padded to 16 channels.
 fn pack_weights(taps: &[f32], g: &Geometry) -> Vec<f32> {
     let per_out = g.in_chans * g.kernel.iter().product::<usize>();
-    let mut packed = vec![0.0f32; taps.len()];
+    let out_chans = taps.len() / per_out;
+    let mut packed = vec![0.0f32; out_chans.div_ceil(BLOCK_OUT) * BLOCK_OUT * per_out];
     for (o, filter) in taps.chunks_exact(per_out).enumerate() {
         let (block, lane) = (o / BLOCK_OUT, o % BLOCK_OUT);
         for (i, &w) in filter.iter().enumerate() {
@@ -115,7 +123,7 @@ fn pack_weights(taps: &[f32], g: &Geometry) -> Vec<f32> {
 }
 
 /// One sample `[in, X, Y, Z]` zero-padded and split along Z into its stride phases:
-/// `[phase, in, X + 2p, Y + 2p, phase_len]`, phase `q` holding padded Z positions `s·j + q`,
+/// `[phase, X + 2p, Y + 2p, in, phase_len]`, phase `q` holding padded Z positions `s·j + q`,
 /// zero past the input.
 fn phase_split(sample: &[f32], size: [usize; 3], padding: [usize; 3], g: &Geometry) -> Vec<f32> {
     let [sx, sy, sz] = size;
@@ -128,7 +136,7 @@ fn phase_split(sample: &[f32], size: [usize; 3], padding: [usize; 3], g: &Geomet
             for x in 0..sx {
                 for y in 0..sy {
                     let src = &sample[((c * sx + x) * sy + y) * sz..][..sz];
-                    let at = (((q * g.in_chans + c) * px + x + padding[0]) * py + y + padding[1]) * row;
+                    let at = (((q * px + x + padding[0]) * py + y + padding[1]) * g.in_chans + c) * row;
                     let dst = &mut phases[at..at + row];
                     if s == 1 {
                         dst[padding[2]..padding[2] + sz].copy_from_slice(src);
@@ -147,78 +155,134 @@ fn phase_split(sample: &[f32], size: [usize; 3], padding: [usize; 3], g: &Geomet
     phases
 }
 
-/// All output rows `[16, X', Y', Z']` of one block of sixteen output channels.
+/// All output rows `[16, X', Y', Z']` of one block of sixteen output channels (fewer in the
+/// last block: `rows` then holds only the real ones). One X plane at a time, in passes of
+/// [`CHUNK_IN`] input channels whose weights stay in L1 while every tile of the plane uses
+/// them; the plane's partial sums, `[Y', Z', 16]`, stay in L2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn convolve_block(phases: &[f32], weights: &[f32], bias: &[f32], rows: &mut [f32], g: &Geometry) {
     let [ox, oy, oz] = g.out;
+    let taps = g.kernel.iter().product::<usize>();
     // Where tap dz reads, relative to the row: its phase's start plus its shift in the phase
     // (divisions kept out of the inner loop).
     let phase_size = g.in_chans * g.padded[0] * g.padded[1] * g.phase_len;
     let dz_offsets: Vec<usize> = (0..g.kernel[2])
         .map(|dz| (dz % g.stride[2]) * phase_size + dz / g.stride[2])
         .collect();
+    let plane_yz = oy * oz;
+    let plane = ox * plane_yz;
+    let mut partial = vec![0.0f32; plane_yz * BLOCK_OUT];
     for x in 0..ox {
-        for y in 0..oy {
-            let mut z = 0;
-            while z < oz {
-                let n = (oz - z).min(MAX_Z);
-                // SAFETY (all): the tile reads voxels z..z + n (+ the kernel's reach) of rows
-                // inside `phases`, and writes inside `rows`.
-                unsafe {
-                    match n {
-                        6 => tile::<6>(phases, weights, bias, rows, g, &dz_offsets, [x, y, z]),
-                        5 => tile::<5>(phases, weights, bias, rows, g, &dz_offsets, [x, y, z]),
-                        4 => tile::<4>(phases, weights, bias, rows, g, &dz_offsets, [x, y, z]),
-                        3 => tile::<3>(phases, weights, bias, rows, g, &dz_offsets, [x, y, z]),
-                        2 => tile::<2>(phases, weights, bias, rows, g, &dz_offsets, [x, y, z]),
-                        _ => tile::<1>(phases, weights, bias, rows, g, &dz_offsets, [x, y, z]),
+        for sums in partial.chunks_exact_mut(BLOCK_OUT) {
+            sums.copy_from_slice(bias);
+        }
+        for first in (0..g.in_chans).step_by(CHUNK_IN) {
+            let chans = first..(first + CHUNK_IN).min(g.in_chans);
+            let w = &weights[chans.start * taps * BLOCK_OUT..chans.end * taps * BLOCK_OUT];
+            for y in 0..oy {
+                let mut z = 0;
+                while z < oz {
+                    let n = (oz - z).min(MAX_Z);
+                    let pass = Pass {
+                        phases,
+                        weights: w,
+                        chans: chans.clone(),
+                        at: [x, y, z],
+                    };
+                    let sums = &mut partial[(y * oz + z) * BLOCK_OUT..(y * oz + z + n) * BLOCK_OUT];
+                    // SAFETY (all): the tile reads voxels z..z + n (+ the kernel's reach) of
+                    // rows inside `phases`, and `sums` holds its n × 16 partial sums.
+                    unsafe {
+                        match *dz_offsets {
+                            [a, b, c] => tile_of::<3>(n, &pass, [a, b, c], sums, g),
+                            [a] => tile_of::<1>(n, &pass, [a], sums, g),
+                            _ => unreachable!("conv3d takes Z kernels of 1 or 3 taps only"),
+                        }
                     }
+                    z += n;
                 }
-                z += n;
+            }
+        }
+        // [Y', Z', channel] to the rows' [channel][X'][Y', Z'].
+        for o in 0..rows.len() / plane {
+            let out = &mut rows[o * plane + x * plane_yz..o * plane + (x + 1) * plane_yz];
+            for (v, sums) in out.iter_mut().zip(partial.chunks_exact(BLOCK_OUT)) {
+                *v = sums[o];
             }
         }
     }
 }
 
-/// The micro-kernel: `N` consecutive Z voxels × 16 output channels at output `(x, y, z..)`,
-/// summed over every input channel and tap in registers, bias first.
+/// [`tile`] for `n` (1 to 6) voxels.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn tile_of<const KZ: usize>(
+    n: usize,
+    pass: &Pass<'_>,
+    dz: [usize; KZ],
+    sums: &mut [f32],
+    g: &Geometry,
+) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        match n {
+            6 => tile::<6, KZ>(pass, dz, sums, g),
+            5 => tile::<5, KZ>(pass, dz, sums, g),
+            4 => tile::<4, KZ>(pass, dz, sums, g),
+            3 => tile::<3, KZ>(pass, dz, sums, g),
+            2 => tile::<2, KZ>(pass, dz, sums, g),
+            _ => tile::<1, KZ>(pass, dz, sums, g),
+        }
+    }
+}
+
+/// What one micro-kernel call sums: a range of input channels (their packed weights) at output
+/// voxel `at` onwards along Z.
+struct Pass<'a> {
+    phases: &'a [f32],
+    weights: &'a [f32],
+    chans: std::ops::Range<usize>,
+    at: [usize; 3],
+}
+
+/// The micro-kernel: `N` consecutive Z voxels × 16 output channels, their partial sums `sums`
+/// (`[N, 16]`) read into registers, the pass's input channels and taps added (the `KZ` Z taps
+/// at `dz` from each row, unrolled), written back.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn tile<const N: usize>(
-    phases: &[f32],
-    weights: &[f32],
-    bias: &[f32],
-    rows: &mut [f32],
+unsafe fn tile<const N: usize, const KZ: usize>(
+    pass: &Pass<'_>,
+    dz: [usize; KZ],
+    sums: &mut [f32],
     g: &Geometry,
-    dz_offsets: &[usize],
-    at: [usize; 3],
 ) {
     use std::arch::x86_64::*;
     let [kx, ky, _] = g.kernel;
-    let [px, py] = g.padded;
-    let [ox, oy, oz] = g.out;
+    let [_, py] = g.padded;
     let row_len = g.phase_len;
-    let [x, y, z] = at;
-    // SAFETY: `bias` holds the block's 16 values.
-    let (b0, b1) = unsafe {
-        (
-            _mm256_loadu_ps(bias.as_ptr()),
-            _mm256_loadu_ps(bias.as_ptr().add(LANES)),
-        )
-    };
-    let mut acc = [[b0, b1]; N];
-    let input = phases.as_ptr();
-    let mut w = weights.as_ptr();
-    for c in 0..g.in_chans {
+    let [x, y, z] = pass.at;
+    let mut acc = [[_mm256_setzero_ps(); 2]; N];
+    let s = sums.as_mut_ptr();
+    for (j, a) in acc.iter_mut().enumerate() {
+        // SAFETY: `sums` holds N × 16 floats.
+        unsafe {
+            a[0] = _mm256_loadu_ps(s.add(j * BLOCK_OUT));
+            a[1] = _mm256_loadu_ps(s.add(j * BLOCK_OUT + LANES));
+        }
+    }
+    let input = pass.phases.as_ptr();
+    let mut w = pass.weights.as_ptr();
+    for c in pass.chans.clone() {
         for dx in 0..kx {
             for dy in 0..ky {
-                let row = ((c * px + g.stride[0] * x + dx) * py + g.stride[1] * y + dy) * row_len + z;
-                for &offset in dz_offsets {
+                let row =
+                    (((g.stride[0] * x + dx) * py + g.stride[1] * y + dy) * g.in_chans + c) * row_len + z;
+                for offset in dz {
                     // SAFETY: voxels `row + offset .. + N` lie in one phase row (its length
-                    // covers the output's Z plus the kernel's reach), and `w` walks the
-                    // block's packed weights one tap (16 floats) at a time, in order.
+                    // covers the output's Z plus the kernel's reach), and `w` walks the pass's
+                    // packed weights one tap (16 floats) at a time, in order.
                     unsafe {
                         let (w0, w1) = (_mm256_loadu_ps(w), _mm256_loadu_ps(w.add(LANES)));
                         let voxels = input.add(row + offset);
@@ -233,21 +297,11 @@ unsafe fn tile<const N: usize>(
             }
         }
     }
-    // Registers hold [voxel][channel]; rows are [channel][voxel]: transpose through the stack.
-    let mut tile = [[0.0f32; BLOCK_OUT]; N];
-    for (t, a) in tile.iter_mut().zip(&acc) {
-        // SAFETY: each row of `tile` is 16 floats.
+    for (j, a) in acc.iter().enumerate() {
+        // SAFETY: as above.
         unsafe {
-            _mm256_storeu_ps(t.as_mut_ptr(), a[0]);
-            _mm256_storeu_ps(t.as_mut_ptr().add(LANES), a[1]);
-        }
-    }
-    let plane = ox * oy * oz;
-    let base = (x * oy + y) * oz + z;
-    for o in 0..BLOCK_OUT {
-        let out = &mut rows[o * plane + base..o * plane + base + N];
-        for (j, v) in out.iter_mut().enumerate() {
-            *v = tile[j][o];
+            _mm256_storeu_ps(s.add(j * BLOCK_OUT), a[0]);
+            _mm256_storeu_ps(s.add(j * BLOCK_OUT + LANES), a[1]);
         }
     }
 }
@@ -262,7 +316,8 @@ mod tests {
     fn direct_convolution_equals_burns() {
         let device = Device::default();
         // (batch, in, out, size, kernel, stride): the U-Net's 3×3×3 stride 1 and 2, an
-        // anisotropic 1×3×3, a 3×3×1, a 1×1×1 head, Z extents off the register width, odd sizes.
+        // anisotropic 1×3×3, a 3×3×1, 1×1×1 convolutions (a 3-class head), output channels off the
+        // block of 16, Z extents off the tile of 6, odd sizes.
         let cases = [
             (1, 3, 16, [6, 5, 7], [3, 3, 3], [1, 1, 1]),
             (2, 5, 32, [9, 6, 19], [3, 3, 3], [1, 1, 1]),
@@ -271,6 +326,8 @@ mod tests {
             (1, 2, 16, [4, 6, 33], [1, 3, 3], [1, 2, 2]),
             (1, 2, 16, [6, 6, 5], [3, 3, 1], [1, 1, 1]),
             (1, 6, 48, [3, 4, 26], [1, 1, 1], [1, 1, 1]),
+            (1, 32, 3, [5, 4, 9], [1, 1, 1], [1, 1, 1]),
+            (2, 4, 20, [5, 6, 7], [3, 3, 3], [1, 1, 1]),
         ];
         for (batch, cin, cout, size, kernel, stride) in cases {
             let padding = kernel.map(|k| (k - 1) / 2);
@@ -303,9 +360,5 @@ mod tests {
                 "{size:?} k {kernel:?} s {stride:?}: {err} (scale {scale})"
             );
         }
-        // Output channels not a multiple of 16: not this kernel's.
-        let x = Tensor::<5>::zeros([1, 2, 4, 4, 4], &device);
-        let w = Tensor::<5>::zeros([12, 2, 1, 1, 1], &device);
-        assert!(super::conv3d(&x, &w, None, [1; 3], [0; 3]).is_none());
     }
 }

@@ -277,10 +277,11 @@ impl Conv {
             return y.unsqueeze_dim(4);
         }
         // Inference on the CPU backend: our direct kernel instead of Burn's im2col + gemm.
-        if !x.device().is_autodiff() && x.device() == Device::flex() {
-            if let Some(y) = super::direct_conv::conv3d(&x, &w, bias.as_ref(), s, p) {
-                return y;
-            }
+        if !x.device().is_autodiff()
+            && x.device() == Device::flex()
+            && let Some(y) = super::direct_conv::conv3d(&x, &w, bias.as_ref(), s, p)
+        {
+            return y;
         }
         conv3d(x, w, bias, ConvOptions::new(s, p, [1, 1, 1], 1))
     }

@@ -102,9 +102,12 @@ fn overlap_save_cost(in_chans: usize, out_chans: usize, kernel: usize, t: usize,
 }
 
 /// The block length (a power of two) at which overlap-save needs the fewest multiply-adds, if
-/// that is under half of the direct convolution's: otherwise `None`, convolve directly. Needs
-/// `k ≤ t`.
+/// that is under half of the direct convolution's: otherwise (or for a kernel longer than the
+/// signal) `None`, convolve directly.
 pub(crate) fn cheaper_block(in_chans: usize, out_chans: usize, kernel: usize, t: usize) -> Option<usize> {
+    if kernel == 0 || kernel > t {
+        return None;
+    }
     let direct = out_chans * in_chans * kernel * (t - kernel + 1);
     let smallest = (kernel + 1).next_power_of_two();
     let largest = t.next_power_of_two().max(smallest);
@@ -249,7 +252,9 @@ mod tests {
         // EEGNet-style 3-tap or Deep4Net's 10-tap kernels stay direct.
         assert_eq!(cheaper_block(22, 40, 3, 1125), None);
         assert_eq!(cheaper_block(25, 25, 10, 1116), None);
-        // A kernel as long as the signal is one output: direct.
+        // A kernel as long as the signal is one output: direct; a longer one is not ours.
         assert_eq!(cheaper_block(4, 4, 100, 100), None);
+        assert_eq!(cheaper_block(4, 4, 101, 100), None);
+        assert_eq!(host::cheaper_block(4, 4, 101, 100), None);
     }
 }

@@ -51,6 +51,9 @@ fn cost(in_chans: usize, out_chans: usize, kernel: usize, t: usize, block: usize
 /// The cheapest block length, if overlap-save beats the direct sum by more than 2x (the
 /// transforms and copies have overheads the count leaves out).
 pub(crate) fn cheaper_block(in_chans: usize, out_chans: usize, kernel: usize, t: usize) -> Option<usize> {
+    if kernel == 0 || kernel > t {
+        return None;
+    }
     let direct = out_chans * in_chans * kernel * (t - kernel + 1);
     let smallest = (2 * kernel).next_power_of_two();
     let largest = (t + kernel).next_power_of_two().max(smallest);

@@ -270,6 +270,24 @@ pub(crate) fn batch_norm_affine(bn: &burn::nn::BatchNorm, device: &Device) -> (T
     (scale, shift)
 }
 
+/// Folds the per-output-channel affine map `scale · y + shift` (an inference-mode BatchNorm,
+/// [`batch_norm_affine`]) into the linear layer before it: the weight, whose first axis is the
+/// output channel, is scaled, and the bias becomes `scale · bias + shift`.
+pub(crate) fn fold_affine<const D: usize>(
+    weight: Tensor<D>,
+    bias: Option<Tensor<1>>,
+    (scale, shift): (Tensor<1>, Tensor<1>),
+) -> (Tensor<D>, Tensor<1>) {
+    let mut shape = [1; D];
+    shape[0] = scale.dims()[0];
+    let weight = weight * scale.clone().reshape(shape);
+    let bias = match bias {
+        Some(b) => b * scale + shift,
+        None => shift,
+    };
+    (weight, bias)
+}
+
 /// A 1-D convolution with zero padding, dilation 1 and `groups` (depthwise when `groups` equals
 /// the channels: Burn's CPU backend runs that as one vectorised loop per channel).
 pub(crate) fn conv1d_grouped(

@@ -9,7 +9,7 @@ use burn::tensor::{Device, Tensor};
 use super::shallow::{CombinedConv, ConvClassifier};
 use super::{FinalConvLength, PoolMode, check_momentum, check_nonzero, check_prob};
 use crate::layers::{
-    Init, batch_norm, batch_norm_affine, conv1d_raw, conv2d, elu_inference, pool1d, window_out,
+    Init, batch_norm, batch_norm_affine, conv1d_raw, conv2d, elu_inference, fold_affine, pool1d, window_out,
 };
 use crate::{EegModel, ModelError, SignalShape, check_input};
 
@@ -286,12 +286,7 @@ impl Deep4Net {
             // Without a backward pass the BatchNorm is a fixed affine map: folded into the
             // convolution's kernel and bias.
             Some(bn) if !x.device().is_autodiff() => {
-                let (scale, shift) = batch_norm_affine(bn, &x.device());
-                let w = w * scale.clone().reshape([o, 1, 1]);
-                let bias = match bias {
-                    Some(b) => b * scale + shift,
-                    None => shift,
-                };
+                let (w, bias) = fold_affine(w, bias, batch_norm_affine(bn, &x.device()));
                 elu_inference(conv1d_raw(x, w, Some(bias), self.conv_stride), 1.0)
             }
             _ => elu(maybe_bn(bn, conv1d_raw(x, w, bias, self.conv_stride)), 1.0),

@@ -8,8 +8,8 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::{FinalConvLength, PoolMode, check_momentum, check_nonzero, check_prob};
 use crate::layers::{
-    Init, batch_norm, batch_norm_affine, conv1d_grouped, conv1d_raw, conv2d, elu_inference, linear,
-    pool2d_time, renorm, window_out,
+    Init, batch_norm, batch_norm_affine, conv1d_grouped, conv1d_raw, conv2d, elu_inference, fold_affine,
+    linear, pool2d_time, renorm, window_out,
 };
 use crate::{EegModel, ModelError, SignalShape, check_input};
 
@@ -386,14 +386,13 @@ impl EEGNet {
             k / 2,
             ch,
         );
-        let (scale, shift) = batch_norm_affine(&self.bnorm_2, &device);
         let [f2, ..] = self.conv_separable_point.weight.dims();
         let point: Tensor<2> = self.conv_separable_point.weight.val().reshape([f2, ch]);
-        let point = point * scale.clone().unsqueeze_dim(1);
-        let bias = match &self.conv_separable_point.bias {
-            Some(bias) => bias.val() * scale + shift,
-            None => shift,
-        };
+        let (point, bias) = fold_affine(
+            point,
+            self.conv_separable_point.bias.as_ref().map(|b| b.val()),
+            batch_norm_affine(&self.bnorm_2, &device),
+        );
         let y = conv1d_raw(y, point.reshape([f2, ch, 1]), Some(bias), 1);
         let [_, _, t2] = y.dims();
         y.reshape([b, f2, 1, t2])

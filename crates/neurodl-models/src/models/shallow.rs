@@ -7,7 +7,8 @@ use burn::tensor::{Device, Tensor};
 
 use super::{FinalConvLength, PoolMode, check_momentum, check_nonzero, check_prob};
 use crate::layers::{
-    Init, batch_norm, batch_norm_affine, conv1d_raw, conv1d_valid, conv2d, pool1d, safe_log, window_out,
+    Init, batch_norm, batch_norm_affine, conv1d_raw, conv1d_valid, conv2d, fold_affine, pool1d, safe_log,
+    window_out,
 };
 use crate::{EegModel, ModelError, SignalShape, check_input};
 
@@ -117,12 +118,8 @@ impl CombinedConv {
         };
         let (ws, bias) = match affine {
             None => (ws, bias),
-            Some((scale, shift)) => {
-                let ws = ws * scale.clone().reshape([n_spat, 1, 1]);
-                let bias = match bias {
-                    Some(b) => b * scale + shift,
-                    None => shift,
-                };
+            Some(affine) => {
+                let (ws, bias) = fold_affine(ws, bias, affine);
                 (ws, Some(bias))
             }
         };

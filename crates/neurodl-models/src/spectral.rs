@@ -101,21 +101,38 @@ fn overlap_save_cost(in_chans: usize, out_chans: usize, kernel: usize, t: usize,
             + out_chans * 2 * n_freqs * hop)
 }
 
-/// The block length (a power of two) at which overlap-save needs the fewest multiply-adds, if
-/// that is under half of the direct convolution's: otherwise (or for a kernel longer than the
-/// signal) `None`, convolve directly.
-pub(crate) fn cheaper_block(in_chans: usize, out_chans: usize, kernel: usize, t: usize) -> Option<usize> {
+/// The power-of-two block length in `smallest..=largest` (the latter raised to the former if
+/// below it) at which `cost(block)` is least, if that is under half of the direct
+/// convolution's multiply-adds (the transforms and copies have overheads a count leaves out):
+/// otherwise, or for a kernel longer than the signal, `None`: convolve directly. The one
+/// search both routes use, each with its own cost and range.
+fn cheapest_block(
+    [in_chans, out_chans, kernel, t]: [usize; 4],
+    smallest: usize,
+    largest: usize,
+    cost: impl Fn(usize) -> usize,
+) -> Option<usize> {
     if kernel == 0 || kernel > t {
         return None;
     }
     let direct = out_chans * in_chans * kernel * (t - kernel + 1);
-    let smallest = (kernel + 1).next_power_of_two();
-    let largest = t.next_power_of_two().max(smallest);
+    let largest = largest.max(smallest);
     std::iter::successors(Some(smallest), |b| (2 * b <= largest).then_some(2 * b))
-        .map(|block| (overlap_save_cost(in_chans, out_chans, kernel, t, block), block))
+        .map(|block| (cost(block), block))
         .min()
         .filter(|&(cost, _)| 2 * cost < direct)
         .map(|(_, block)| block)
+}
+
+/// The block length at which the matrix route needs the fewest multiply-adds (blocks from just
+/// over a kernel to the signal's length), if [`cheapest_block`] finds it worth it.
+pub(crate) fn cheaper_block(in_chans: usize, out_chans: usize, kernel: usize, t: usize) -> Option<usize> {
+    cheapest_block(
+        [in_chans, out_chans, kernel, t],
+        (kernel + 1).next_power_of_two(),
+        t.next_power_of_two(),
+        |block| overlap_save_cost(in_chans, out_chans, kernel, t, block),
+    )
 }
 
 /// `conv1d(x, weight, bias)` with stride 1 and no padding (`[b, in, t]` and `[out, in, k]` to

@@ -48,20 +48,15 @@ fn cost(in_chans: usize, out_chans: usize, kernel: usize, t: usize, block: usize
         + n_blocks * ((in_chans + out_chans) * fft + 4 * n_freqs * out_chans * in_chans)
 }
 
-/// The cheapest block length, if overlap-save beats the direct sum by more than 2x (the
-/// transforms and copies have overheads the count leaves out).
+/// The block length at which the host route costs least (blocks from twice the kernel to the
+/// signal plus a kernel), if [`super::cheapest_block`] finds it worth it.
 pub(crate) fn cheaper_block(in_chans: usize, out_chans: usize, kernel: usize, t: usize) -> Option<usize> {
-    if kernel == 0 || kernel > t {
-        return None;
-    }
-    let direct = out_chans * in_chans * kernel * (t - kernel + 1);
-    let smallest = (2 * kernel).next_power_of_two();
-    let largest = (t + kernel).next_power_of_two().max(smallest);
-    std::iter::successors(Some(smallest), |b| (2 * b <= largest).then_some(2 * b))
-        .map(|block| (cost(in_chans, out_chans, kernel, t, block), block))
-        .min()
-        .filter(|&(cost, _)| 2 * cost < direct)
-        .map(|(_, block)| block)
+    super::cheapest_block(
+        [in_chans, out_chans, kernel, t],
+        (2 * kernel).next_power_of_two(),
+        (t + kernel).next_power_of_two(),
+        |block| cost(in_chans, out_chans, kernel, t, block),
+    )
 }
 
 /// Frequencies are stored in rows of a multiple of this many (zero-padded), one AVX register.

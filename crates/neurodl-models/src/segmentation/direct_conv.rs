@@ -40,7 +40,8 @@ struct Geometry {
 /// `conv3d(x, weight, bias)` with `stride` and symmetric zero `padding`, computed on the host;
 /// `None` when this kernel does not apply (no AVX2/FMA, tensors that are not f32): the caller
 /// then uses Burn's; Z kernels other than 1 or 3 taps, nnU-Net's, go to Burn's too. Output
-/// channels are computed in blocks of 16, the last one zero-padded.
+/// channels are computed in blocks of 16, the last one zero-padded. A 2-D convolution written
+/// as a unit-depth one is computed with its plane along Y and Z.
 pub(crate) fn conv3d(
     x: &Tensor<5>,
     weight: &Tensor<5>,
@@ -57,6 +58,19 @@ pub(crate) fn conv3d(
         }
         let [batch, in_chans, sx, sy, sz] = x.dims();
         let [out_chans, _, kx, ky, kz] = weight.dims();
+        if sz == 1 && kz == 1 && stride[2] == 1 && padding[2] == 0 && sx > 1 {
+            // A 2-D convolution (a unit-depth volume and kernel): the register tile runs along
+            // Z, so the plane goes to the last two axes of a unit-depth volume (free reshapes).
+            let y = conv3d(
+                &x.clone().reshape([batch, in_chans, 1, sx, sy]),
+                &weight.clone().reshape([out_chans, in_chans, 1, kx, ky]),
+                bias,
+                [1, stride[0], stride[1]],
+                [0, padding[0], padding[1]],
+            )?;
+            let [_, _, _, ox, oy] = y.dims();
+            return Some(y.reshape([batch, out_chans, ox, oy, 1]));
+        }
         if kz != 1 && kz != 3 {
             return None;
         }
@@ -328,6 +342,9 @@ mod tests {
             (1, 6, 48, [3, 4, 26], [1, 1, 1], [1, 1, 1]),
             (1, 32, 3, [5, 4, 9], [1, 1, 1], [1, 1, 1]),
             (2, 4, 20, [5, 6, 7], [3, 3, 3], [1, 1, 1]),
+            // A 2-D convolution as a unit-depth one (the 2-D U-Net), stride 1 and 2.
+            (2, 3, 16, [9, 11, 1], [3, 3, 1], [1, 1, 1]),
+            (1, 3, 16, [9, 11, 1], [3, 3, 1], [2, 2, 1]),
         ];
         for (batch, cin, cout, size, kernel, stride) in cases {
             let padding = kernel.map(|k| (k - 1) / 2);

@@ -265,24 +265,16 @@ impl Conv {
         let [o, i, kx, ky, kz] = w.dims();
         let bias = self.bias.as_ref().map(|p| p.val());
         let (s, p) = (self.stride, self.padding);
+        // Inference on the CPU backend: our direct kernel instead of Burn's im2col + gemm.
+        if !x.device().is_autodiff()
+            && x.device() == Device::flex()
+            && let Some(y) = super::direct_conv::conv3d(&x, &w, bias.as_ref(), s, p)
+        {
+            return y;
+        }
         // A unit-depth input with a unit-depth kernel is a 2-D convolution; the reshapes are free
         // and flex's conv2d avoids the 3-D im2col over a singleton axis.
-        let inference_on_cpu = !x.device().is_autodiff() && x.device() == Device::flex();
         if sz == 1 && kz == 1 && s[2] == 1 {
-            // For our direct kernel, the 2-D plane is the last two axes of a unit-depth volume
-            // (its register tile runs along the last one).
-            if inference_on_cpu
-                && let Some(y) = super::direct_conv::conv3d(
-                    &x.clone().reshape([b, c, 1, sx, sy]),
-                    &w.clone().reshape([o, i, 1, kx, ky]),
-                    bias.as_ref(),
-                    [1, s[0], s[1]],
-                    [0, p[0], p[1]],
-                )
-            {
-                let [_, _, _, ox, oy] = y.dims();
-                return y.reshape([b, o, ox, oy, 1]);
-            }
             let y = conv2d(
                 x.reshape([b, c, sx, sy]),
                 w.reshape([o, i, kx, ky]),
@@ -290,10 +282,6 @@ impl Conv {
                 ConvOptions::new([s[0], s[1]], [p[0], p[1]], [1, 1], 1),
             );
             return y.unsqueeze_dim(4);
-        }
-        // Inference on the CPU backend: our direct kernel instead of Burn's im2col + gemm.
-        if inference_on_cpu && let Some(y) = super::direct_conv::conv3d(&x, &w, bias.as_ref(), s, p) {
-            return y;
         }
         conv3d(x, w, bias, ConvOptions::new(s, p, [1, 1, 1], 1))
     }

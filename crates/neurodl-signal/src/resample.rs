@@ -35,21 +35,11 @@ pub const MAX_FFT_OUTPUT: usize = 1 << 32;
 pub fn resample_fft(data: ArrayView2<'_, f64>, ratio: f64) -> Result<Array2<f64>> {
     check_ratio(ratio)?;
     check_finite(data, |c| format!("#{c}"), "FFT resampling")?;
-    if data.ncols() == 0 {
-        return Ok(data.to_owned());
-    }
-    let mut resampler = FftResampler::new(data.ncols(), ratio)?;
-    let mut out = Array2::zeros((data.nrows(), resampler.final_len));
-    for (row, mut out_row) in data.outer_iter().zip(out.outer_iter_mut()) {
-        out_row.assign(&ndarray::ArrayView1::from(resampler.row(row)));
-    }
-    Ok(out)
+    resample_fft_finite(data, ratio)
 }
 
-/// [`resample_fft`] taking the data by value: when down-sampling, each output
-/// row is written over input rows already consumed, so no second array of the
-/// recording's size is allocated (the buffer is then shrunk to the output).
-/// Results are identical to [`resample_fft`].
+/// [`resample_fft`] taking the data by value, so the input's memory is freed
+/// as soon as the output is written. Results are identical to [`resample_fft`].
 pub fn resample_fft_owned(data: Array2<f64>, ratio: f64) -> Result<Array2<f64>> {
     check_finite(data.view(), |c| format!("#{c}"), "FFT resampling")?;
     resample_fft_owned_finite(data, ratio)
@@ -57,27 +47,28 @@ pub fn resample_fft_owned(data: Array2<f64>, ratio: f64) -> Result<Array2<f64>> 
 
 /// [`resample_fft_owned`] for data the caller has already checked to be finite
 /// (with its channels' names in the error), so the recording is scanned once.
-pub(crate) fn resample_fft_owned_finite(mut data: Array2<f64>, ratio: f64) -> Result<Array2<f64>> {
+///
+/// The output gets a buffer of its own exact size rather than the input's
+/// buffer shrunk: allocators such as mimalloc (the `neurodl` binary's) keep a
+/// block shrunk by less than half at its old size, so every down-sampled
+/// recording held in memory would go on costing its original size.
+pub(crate) fn resample_fft_owned_finite(data: Array2<f64>, ratio: f64) -> Result<Array2<f64>> {
     check_ratio(ratio)?;
-    let (n_rows, x_len) = data.dim();
-    if x_len == 0 {
-        return Ok(data);
+    resample_fft_finite(data.view(), ratio)
+}
+
+fn resample_fft_finite(data: ArrayView2<'_, f64>, ratio: f64) -> Result<Array2<f64>> {
+    if data.ncols() == 0 {
+        return Ok(data.to_owned());
     }
-    let mut resampler = FftResampler::new(x_len, ratio)?;
-    let final_len = resampler.final_len;
-    let Some(slice) = data.as_slice_mut().filter(|_| final_len <= x_len) else {
-        return resample_fft(data.view(), ratio);
-    };
-    for i in 0..n_rows {
-        let produced = resampler.row(ndarray::ArrayView1::from(&slice[i * x_len..(i + 1) * x_len]));
-        // Output row i ends at (i + 1)·final_len ≤ (i + 1)·x_len, where input row i + 1 starts.
-        slice[i * final_len..(i + 1) * final_len].copy_from_slice(produced);
+    let mut resampler = FftResampler::new(data.ncols(), ratio)?;
+    let shape = (data.nrows(), resampler.final_len);
+    // Each output sample is written once, straight after its row is computed.
+    let mut out = Vec::with_capacity(shape.0 * shape.1);
+    for row in data.outer_iter() {
+        out.extend_from_slice(resampler.row(row));
     }
-    let (mut buf, offset) = data.into_raw_vec_and_offset();
-    buf.drain(..offset.unwrap_or(0));
-    buf.truncate(n_rows * final_len);
-    buf.shrink_to_fit();
-    Ok(Array2::from_shape_vec((n_rows, final_len), buf).expect("length is rows × final_len"))
+    Ok(Array2::from_shape_vec(shape, out).expect("length is rows × final_len"))
 }
 
 /// MNE's FFT resampling of rows of one length by one ratio, with plans and buffers reused.

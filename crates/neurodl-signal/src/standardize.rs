@@ -32,22 +32,29 @@ fn check_block(init_block_size: Option<usize>, n_times: usize) -> Result<()> {
     }
 }
 
-/// Denominator of the moving mean, shared by every row: `Σᵢ₌₀ᵗ (1−α)ⁱ` (the
-/// moving mean of a sequence of ones), computed by the same recursion as the numerator.
-fn weights(n_times: usize, keep: f64) -> Vec<f64> {
+/// Reciprocal of the moving mean's denominator, shared by every row: `1 / Σᵢ₌₀ᵗ (1−α)ⁱ`
+/// (the denominator being the moving mean of a sequence of ones, computed by the
+/// same recursion as the numerator).
+///
+/// braindecode divides each channel's recursions by the denominator; multiplying by
+/// its reciprocal instead takes one division per sample for all channels rather
+/// than two per channel and sample (the divider is what bounds this loop), and
+/// moves results by a few units in the last place.
+fn inverse_weights(n_times: usize, keep: f64) -> Vec<f64> {
     let mut den = 0.0;
     (0..n_times)
         .map(|_| {
             den = 1.0 + keep * den;
-            den
+            1.0 / den
         })
         .collect()
 }
 
-/// How many rows advance together: the per-sample divisions and square root
+/// How many rows advance together: the per-sample division and square root
 /// dominate the cost, and running independent channels in lock-step lets the
-/// compiler use packed SIMD instructions for them. Each row still sees exactly
-/// the operations of braindecode's vectorised code, in the same order.
+/// compiler use packed SIMD instructions for them. Each row sees the operations
+/// of braindecode's vectorised code in the same order, the divisions by the
+/// shared denominator aside (see [`inverse_weights`]).
 const LANES: usize = 4;
 
 /// `LANES` rows of equal length in place: per sample, the `lfilter` recursions
@@ -57,13 +64,13 @@ const LANES: usize = 4;
 /// with AVX2 (checked at run time, as `rustfft` does) the four lanes are one
 /// packed register. Rust never contracts `a·b + c` into a fused multiply-add, so
 /// both paths round identically.
-fn standardize_rows(rows: [&mut [f64]; LANES], den: &[f64], keep: f64, eps: Option<f64>) {
+fn standardize_rows(rows: [&mut [f64]; LANES], inv_den: &[f64], keep: f64, eps: Option<f64>) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2, as checked just above.
-        return unsafe { standardize_rows_avx2(rows, den, keep, eps) };
+        return unsafe { standardize_rows_avx2(rows, inv_den, keep, eps) };
     }
-    standardize_rows_portable(rows, den, keep, eps)
+    standardize_rows_portable(rows, inv_den, keep, eps)
 }
 
 /// [`standardize_rows_portable`] with the four lanes in one AVX register, written
@@ -71,12 +78,12 @@ fn standardize_rows(rows: [&mut [f64]; LANES], den: &[f64], keep: f64, eps: Opti
 /// slices). The operations and their order are the portable code's.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn standardize_rows_avx2(rows: [&mut [f64]; LANES], den: &[f64], keep: f64, eps: Option<f64>) {
+fn standardize_rows_avx2(rows: [&mut [f64]; LANES], inv_den: &[f64], keep: f64, eps: Option<f64>) {
     use std::arch::x86_64::{
         _mm256_add_pd, _mm256_div_pd, _mm256_max_pd, _mm256_mul_pd, _mm256_set_pd, _mm256_set1_pd,
         _mm256_setzero_pd, _mm256_sqrt_pd, _mm256_storeu_pd, _mm256_sub_pd,
     };
-    let n = den.len();
+    let n = inv_den.len();
     let [r0, r1, r2, r3] = rows;
     let (r0, r1, r2, r3) = (&mut r0[..n], &mut r1[..n], &mut r2[..n], &mut r3[..n]);
     let keep = _mm256_set1_pd(keep);
@@ -84,15 +91,15 @@ fn standardize_rows_avx2(rows: [&mut [f64]; LANES], den: &[f64], keep: f64, eps:
     let mut num_sq = _mm256_setzero_pd();
     let mut out = [0.0; LANES];
     for t in 0..n {
-        let d = _mm256_set1_pd(den[t]);
+        let r = _mm256_set1_pd(inv_den[t]);
         let x = _mm256_set_pd(r3[t], r2[t], r1[t], r0[t]);
         num = _mm256_add_pd(x, _mm256_mul_pd(keep, num));
-        let demeaned = _mm256_sub_pd(x, _mm256_div_pd(num, d));
+        let demeaned = _mm256_sub_pd(x, _mm256_mul_pd(num, r));
         let y = match eps {
             Some(eps) => {
                 num_sq = _mm256_add_pd(_mm256_mul_pd(demeaned, demeaned), _mm256_mul_pd(keep, num_sq));
                 // max(√v, eps): v ≥ 0 is never NaN, so `maxpd`'s NaN rule never applies.
-                let sd = _mm256_max_pd(_mm256_sqrt_pd(_mm256_div_pd(num_sq, d)), _mm256_set1_pd(eps));
+                let sd = _mm256_max_pd(_mm256_sqrt_pd(_mm256_mul_pd(num_sq, r)), _mm256_set1_pd(eps));
                 _mm256_div_pd(demeaned, sd)
             }
             None => demeaned,
@@ -103,23 +110,23 @@ fn standardize_rows_avx2(rows: [&mut [f64]; LANES], den: &[f64], keep: f64, eps:
     }
 }
 
-fn standardize_rows_portable(rows: [&mut [f64]; LANES], den: &[f64], keep: f64, eps: Option<f64>) {
-    let n = den.len();
+fn standardize_rows_portable(rows: [&mut [f64]; LANES], inv_den: &[f64], keep: f64, eps: Option<f64>) {
+    let n = inv_den.len();
     let [r0, r1, r2, r3] = rows;
     let (r0, r1, r2, r3) = (&mut r0[..n], &mut r1[..n], &mut r2[..n], &mut r3[..n]);
     let mut num = [0.0; LANES];
     let mut num_sq = [0.0; LANES];
     for t in 0..n {
-        let d = den[t];
+        let r = inv_den[t];
         let x = [r0[t], r1[t], r2[t], r3[t]];
         let mut out = [0.0; LANES];
         for l in 0..LANES {
             num[l] = x[l] + keep * num[l];
-            let demeaned = x[l] - num[l] / d;
+            let demeaned = x[l] - num[l] * r;
             out[l] = match eps {
                 Some(eps) => {
                     num_sq[l] = demeaned * demeaned + keep * num_sq[l];
-                    demeaned / (num_sq[l] / d).sqrt().max(eps)
+                    demeaned / (num_sq[l] * r).sqrt().max(eps)
                 }
                 None => demeaned,
             };
@@ -160,7 +167,7 @@ fn run_rows(
         return Ok(());
     }
     let keep = 1.0 - factor_new;
-    let den = weights(n_times, keep);
+    let inv_den = inverse_weights(n_times, keep);
     // The initial block is standardised with its own statistics, taken from the
     // original samples before the recursion overwrites them.
     let blocks: Vec<Option<(Vec<f64>, f64, f64)>> = data
@@ -196,7 +203,7 @@ fn run_rows(
         let [a, b, c, d] = group else {
             unreachable!("chunks of LANES")
         };
-        standardize_rows([a, b, c, d], &den, keep, eps);
+        standardize_rows([a, b, c, d], &inv_den, keep, eps);
     }
     for (row, block) in rows.iter_mut().zip(&blocks) {
         if let Some((original, mean, div)) = block {
@@ -277,19 +284,19 @@ mod tests {
             };
             let original: Vec<Vec<f64>> = (0..LANES).map(|_| (0..n).map(|_| next()).collect()).collect();
             let keep = 1.0 - 1e-3;
-            let den = weights(n, keep);
+            let inv_den = inverse_weights(n, keep);
             for eps in [Some(1e-4), None] {
                 let mut a = original.clone();
                 let mut b = original.clone();
                 let [a0, a1, a2, a3] = &mut a[..] else {
                     unreachable!()
                 };
-                standardize_rows_portable([a0, a1, a2, a3], &den, keep, eps);
+                standardize_rows_portable([a0, a1, a2, a3], &inv_den, keep, eps);
                 let [b0, b1, b2, b3] = &mut b[..] else {
                     unreachable!()
                 };
                 // SAFETY: AVX2 is present (checked above).
-                unsafe { standardize_rows_avx2([b0, b1, b2, b3], &den, keep, eps) };
+                unsafe { standardize_rows_avx2([b0, b1, b2, b3], &inv_den, keep, eps) };
                 for (ra, rb) in a.iter().zip(&b) {
                     for (x, y) in ra.iter().zip(rb) {
                         assert_eq!(x.to_bits(), y.to_bits(), "eps {eps:?}");

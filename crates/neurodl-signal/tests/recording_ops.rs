@@ -572,3 +572,79 @@ fn degenerate_window_and_epoch_requests_are_errors_not_hangs_or_huge_allocations
         "up/down"
     );
 }
+
+/// `read_and_apply` streams blocks of channels through the channel-wise head of a
+/// pipeline; the result must be `read_all` + `apply`, bit for bit, metadata included,
+/// with a stimulus channel in the middle of the blocks and a reference step after them.
+#[test]
+fn reading_and_preprocessing_in_blocks_of_channels_equals_reading_everything_first() {
+    use neurodl_io::edf::{EdfVariant, write_edf};
+    use neurodl_io::open_recording;
+    use neurodl_signal::pipeline::Pipeline;
+    // 41 channels × 8000 samples of f64 is 2.6 MB: several streaming blocks.
+    let mut names: Vec<String> = (0..40).map(|c| format!("E{c}")).collect();
+    names.insert(17, "STI".into());
+    let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut rec = synthetic(
+        &name_refs,
+        160.0,
+        8000,
+        vec![ann(1.0, 4.0, "T1"), ann(20.0, 4.0, "T2")],
+    );
+    rec.data
+        .row_mut(17)
+        .iter_mut()
+        .skip(300)
+        .step_by(997)
+        .for_each(|v| *v = 3.0);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blocks.bdf");
+    write_edf(&path, &rec, EdfVariant::BdfPlus).unwrap();
+
+    let pipeline = Pipeline::from_toml_str(
+        r#"
+[[step]]
+op = "crop"
+tmin = 0.5
+[[step]]
+op = "filter"
+l_freq = 4.0
+h_freq = 38.0
+[[step]]
+op = "resample"
+sfreq = 100.0
+[[step]]
+op = "scale"
+factor = 1e6
+[[step]]
+op = "exponential_moving_standardize"
+init_block_size = 500
+[[step]]
+op = "average_reference"
+"#,
+        "<test>",
+    )
+    .unwrap();
+    let mut whole = open_recording(&path).unwrap().read_all().unwrap();
+    pipeline.apply(&mut whole).unwrap();
+    let streamed = pipeline
+        .read_and_apply(open_recording(&path).unwrap().as_mut())
+        .unwrap();
+    assert_eq!(streamed.data.dim(), (41, whole.info.n_samples));
+    assert_eq!(
+        streamed, whole,
+        "same samples, channels, units, rate and annotations"
+    );
+
+    // A failing step is reported with its position, as `apply` reports it.
+    let bad = Pipeline::from_toml_str(
+        "[[step]]\nop = \"filter\"\nl_freq = 4.0\nh_freq = 80.0\n",
+        "<test>",
+    )
+    .unwrap();
+    let err = bad
+        .read_and_apply(open_recording(&path).unwrap().as_mut())
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("step 1 (filter): invalid h_freq = 80"), "{err}");
+}

@@ -15,9 +15,13 @@ use crate::recording::{
     make_unique_names, volts_per_unit,
 };
 
-/// Records are read in chunks of about this many bytes, so a long read never holds
-/// more than one chunk of raw bytes beside its output.
+/// Records of a long read are read in chunks of about this many bytes, so it never
+/// holds more than one chunk of raw bytes beside its output.
 const CHUNK_BYTES: usize = 256 << 10;
+
+/// Reads whose records span at most this many bytes are read whole and kept
+/// for the next read (see `EdfReader::buf_records`).
+const WHOLE_SPAN_BYTES: usize = 32 << 20;
 
 /// MNE keeps the low 17 bits of stimulus channels (BioSemi's trigger and status bits).
 const STIM_MASK: i64 = (1 << 17) - 1;
@@ -87,6 +91,10 @@ pub struct EdfReader {
     signals: Vec<DataSignal>,
     /// Raw record bytes, kept between reads so its memory is allocated and touched once.
     buf: Vec<u8>,
+    /// The records `buf` holds, when it holds the whole span of the last read: a
+    /// later read within that span (the next block of channels of a streaming
+    /// pipeline) decodes from memory instead of reading the file again.
+    buf_records: std::ops::Range<usize>,
 }
 
 impl EdfReader {
@@ -363,6 +371,7 @@ impl EdfReader {
             max_spr,
             signals,
             buf: Vec::new(),
+            buf_records: 0..0,
         })
     }
 
@@ -427,13 +436,32 @@ impl RecordingReader for EdfReader {
         let out_slice = out
             .as_slice_mut()
             .expect("freshly allocated arrays are contiguous");
-        let records_per_chunk = (CHUNK_BYTES / self.record_bytes).max(1);
+        let span = end_record - first_record;
+        // A span up to WHOLE_SPAN_BYTES is read in one go and kept; longer ones are
+        // streamed through a buffer of CHUNK_BYTES.
+        let whole = span * self.record_bytes <= WHOLE_SPAN_BYTES;
+        let records_per_chunk = if whole {
+            span
+        } else {
+            (CHUNK_BYTES / self.record_bytes).max(1)
+        };
         let mut buf = std::mem::take(&mut self.buf);
         let mut record = first_record;
         while record < end_record {
             let count = records_per_chunk.min(end_record - record);
-            self.read_records(record, count, &mut buf)?;
-            for (k, rec_bytes) in buf.chunks_exact(self.record_bytes).enumerate() {
+            let cached = self.buf_records.start <= record && record + count <= self.buf_records.end;
+            let bytes = if cached {
+                let from = (record - self.buf_records.start) * self.record_bytes;
+                &buf[from..from + count * self.record_bytes]
+            } else {
+                self.buf_records = 0..0;
+                self.read_records(record, count, &mut buf)?;
+                if whole {
+                    self.buf_records = record..record + count;
+                }
+                &buf[..]
+            };
+            for (k, rec_bytes) in bytes.chunks_exact(self.record_bytes).enumerate() {
                 let r = record + k;
                 let rec_start = r * max_spr;
                 // Overlap of this record with [start, stop) on the common grid.

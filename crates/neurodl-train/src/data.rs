@@ -183,12 +183,14 @@ impl WindowStore {
             .map(|source| {
                 let sha256 = hash_file(&source.path)?;
                 let mut reader = open_recording(&source.path)?;
-                let mut rec = reader.read_all()?;
                 let signal_err = |e| TrainError::Signal {
                     path: source.path.clone(),
                     error: e,
                 };
-                exp.preprocessing.apply(&mut rec).map_err(signal_err)?;
+                let rec = exp
+                    .preprocessing
+                    .read_and_apply(reader.as_mut())
+                    .map_err(signal_err)?;
                 let events = events_from_annotations(&rec.info, &mapping).map_err(signal_err)?;
                 Ok((
                     StoredRecording {

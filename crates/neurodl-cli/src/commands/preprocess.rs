@@ -153,9 +153,8 @@ fn process(
     input: &Path,
     output: &Path,
 ) -> Result<()> {
-    let mut rec = reader?.read_all()?;
-    pipeline
-        .apply(&mut rec)
+    let rec = pipeline
+        .read_and_apply(reader?.as_mut())
         .with_context(|| format!("preprocessing {}", input.display()))?;
     if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;

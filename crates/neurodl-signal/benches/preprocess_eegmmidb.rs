@@ -28,7 +28,10 @@ use neurodl_signal::events::{
 use neurodl_signal::pipeline::Pipeline;
 use rayon::prelude::*;
 
-// The allocator the `neurodl` binary ships with, so the bench times what its users run.
+// The allocator the `neurodl` binary ships with, so the bench times what its users run;
+// `--features bench-system-allocator` times the system allocator instead (what a library
+// user gets by default: less resident memory, slower, see the crate README).
+#[cfg(not(feature = "bench-system-allocator"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

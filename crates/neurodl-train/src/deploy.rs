@@ -174,7 +174,9 @@ pub fn predict_recording(model_dir: &Path, path: &Path) -> Result<Vec<Prediction
         path: path.to_path_buf(),
         error: e,
     };
-    let rec = pipeline.read_and_apply(open_recording(path)?.as_mut()).map_err(sig)?;
+    let rec = pipeline
+        .read_and_apply(open_recording(path)?.as_mut())
+        .map_err(sig)?;
     let names: Vec<String> = rec.info.channels.iter().map(|c| c.name.clone()).collect();
     if names != card.channels {
         let missing: Vec<&String> = card.channels.iter().filter(|c| !names.contains(c)).collect();

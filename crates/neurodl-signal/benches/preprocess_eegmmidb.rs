@@ -13,7 +13,8 @@
 //! Python: `$NEURODL_PYTHON`, else `.venv-ref/bin/python` at the repository
 //! root, else `python3`. neurodl reads and preprocesses each file with
 //! [`Pipeline::read_and_apply`], under the `mimalloc` allocator the `neurodl`
-//! binary ships with, and is timed single-threaded (the same work as the Python
+//! binary ships with and without transparent huge pages, as `neurodl preprocess`
+//! runs (see `neurodl_signal::memory`), and is timed single-threaded (the same work as the Python
 //! side) and with recordings processed in parallel (rayon). Its peak RSS is that
 //! of a child process making one single-threaded pass (see `one_pass_peak_rss`).
 
@@ -117,6 +118,8 @@ fn one_pass_peak_rss() -> Option<f64> {
 }
 
 fn main() {
+    // As `neurodl preprocess` does (see `neurodl_signal::memory`).
+    neurodl_signal::memory::disable_transparent_huge_pages();
     let Some(data) = shared_data_dir() else { return };
     let mut files: Vec<PathBuf> = std::fs::read_dir(data.join("eeg/eegmmidb"))
         .expect("eegmmidb folder")

@@ -1,27 +1,49 @@
 //! Linear convolution by overlap-add FFTs, for long FIR filters.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use std::cell::RefCell;
-
 use realfft::num_complex::Complex;
-use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
+use realfft::{ComplexToReal, RealToComplex};
+
+/// Real FFT plans by length, with the complex planner under them.
+struct Plans {
+    complex: rustfft::FftPlanner<f64>,
+    forward: HashMap<usize, Arc<dyn RealToComplex<f64>>>,
+    inverse: HashMap<usize, Arc<dyn ComplexToReal<f64>>>,
+}
 
 thread_local! {
     /// Planning an FFT computes its twiddle factors and picks kernels, which costs
-    /// about as much as a few transforms; the planner caches plans by length, so
-    /// one per thread serves every channel and recording of the same length.
-    static PLANNER: RefCell<RealFftPlanner<f64>> = RefCell::new(RealFftPlanner::new());
+    /// about as much as a few transforms; plans are cached by length, so one set
+    /// per thread serves every channel and recording of the same length.
+    static PLANS: RefCell<Plans> = RefCell::new(Plans {
+        complex: rustfft::FftPlanner::new(),
+        forward: HashMap::new(),
+        inverse: HashMap::new(),
+    });
 }
 
-/// Forward and inverse real FFT plans of length `n_forward` and `n_inverse`, from the thread's cache.
+/// Forward and inverse real FFT plans of length `n_forward` and `n_inverse`, from the
+/// thread's cache (see [`crate::real_fft`] for what they run).
 pub(crate) fn plans(
     n_forward: usize,
     n_inverse: usize,
 ) -> (Arc<dyn RealToComplex<f64>>, Arc<dyn ComplexToReal<f64>>) {
-    PLANNER.with(|p| {
-        let mut p = p.borrow_mut();
-        (p.plan_fft_forward(n_forward), p.plan_fft_inverse(n_inverse))
+    PLANS.with(|p| {
+        let p = &mut *p.borrow_mut();
+        let forward = p
+            .forward
+            .entry(n_forward)
+            .or_insert_with(|| crate::real_fft::plan_forward(n_forward, &mut p.complex))
+            .clone();
+        let inverse = p
+            .inverse
+            .entry(n_inverse)
+            .or_insert_with(|| crate::real_fft::plan_inverse(n_inverse, &mut p.complex))
+            .clone();
+        (forward, inverse)
     })
 }
 

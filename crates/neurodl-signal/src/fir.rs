@@ -16,7 +16,7 @@
 //!   odd reflection about the end samples (zeros beyond the signal's own
 //!   length), convolved, and the delay of `(len − 1)/2` removed.
 
-use ndarray::{ArrayViewMut1, ArrayViewMut2};
+use ndarray::ArrayViewMut2;
 
 use crate::error::{Error, Result};
 use crate::fft_conv::OverlapAdd;
@@ -455,29 +455,24 @@ impl FirFilter {
         let n_edge = self.taps.len().min(n_times) - 1;
         let n_ext = n_times + 2 * n_edge;
         let conv = OverlapAdd::new(&self.taps, n_ext);
+        let mut work = conv.workspace();
         let mut padded = vec![0.0; n_ext];
-        let mut full = vec![0.0; n_ext + self.taps.len() - 1];
+        let mut staged = Vec::new();
         let shift = (self.taps.len() - 1) / 2 + n_edge;
         for &r in rows {
-            self.apply_row(data.row_mut(r), &conv, &mut padded, &mut full, n_edge, shift);
+            let mut row = data.row_mut(r);
+            reflect_limited_pad(row.view(), n_edge, n_edge, &mut padded);
+            // The delay-compensated output window is written straight into the row.
+            match row.as_slice_mut() {
+                Some(out) => conv.convolve_window(&padded, shift, out, &mut work),
+                None => {
+                    staged.resize(n_times, 0.0);
+                    conv.convolve_window(&padded, shift, &mut staged, &mut work);
+                    row.iter_mut().zip(&staged).for_each(|(v, s)| *v = *s);
+                }
+            }
         }
         Ok(())
-    }
-
-    fn apply_row(
-        &self,
-        mut row: ArrayViewMut1<'_, f64>,
-        conv: &OverlapAdd,
-        padded: &mut [f64],
-        full: &mut [f64],
-        n_edge: usize,
-        shift: usize,
-    ) {
-        reflect_limited_pad(row.view(), n_edge, n_edge, padded);
-        conv.convolve(padded, full);
-        for (v, f) in row.iter_mut().zip(&full[shift..]) {
-            *v = *f;
-        }
     }
 }
 

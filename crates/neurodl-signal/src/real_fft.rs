@@ -66,45 +66,47 @@ pub(crate) fn plan_inverse(len: usize, planner: &mut FftPlanner<f64>) -> Arc<dyn
     }
 }
 
-/// Forward transform of an even number of real samples (only built when AVX2 is present).
-struct ForwardEven {
+/// A real FFT of even length `len` as a complex FFT of `len / 2` and a twiddle pass.
+struct HalfLength {
     len: usize,
-    /// `½·e^{-2πik/len}` for k = 1 … twiddle_count − 1, as realfft's.
+    /// The twiddle pass's factors for k = 1 … twiddle_count − 1, as realfft's.
     twiddles: Vec<Complex<f64>>,
     fft: Arc<dyn Fft<f64>>,
     scratch_len: usize,
 }
 
-impl ForwardEven {
-    fn new(len: usize, planner: &mut FftPlanner<f64>) -> Self {
-        let fft = planner.plan_fft_forward(len / 2);
-        ForwardEven {
+impl HalfLength {
+    fn new(len: usize, fft: Arc<dyn Fft<f64>>, twiddle_of: impl Fn(usize) -> Complex<f64>) -> Self {
+        HalfLength {
             len,
-            twiddles: (1..twiddle_count(len)).map(|i| twiddle(i, len) * 0.5).collect(),
+            twiddles: (1..twiddle_count(len)).map(twiddle_of).collect(),
             scratch_len: fft.get_outofplace_scratch_len(),
             fft,
         }
     }
 }
 
-/// Inverse transform to an even number of real samples (only built when AVX2 is present).
-struct InverseEven {
-    len: usize,
-    /// `e^{+2πik/len}` for k = 1 … twiddle_count − 1, as realfft's.
-    twiddles: Vec<Complex<f64>>,
-    fft: Arc<dyn Fft<f64>>,
-    scratch_len: usize,
+/// Forward transform of an even number of real samples (only built when AVX2 is present);
+/// twiddles `½·e^{-2πik/len}`.
+struct ForwardEven(HalfLength);
+
+impl ForwardEven {
+    fn new(len: usize, planner: &mut FftPlanner<f64>) -> Self {
+        ForwardEven(HalfLength::new(len, planner.plan_fft_forward(len / 2), |i| {
+            twiddle(i, len) * 0.5
+        }))
+    }
 }
+
+/// Inverse transform to an even number of real samples (only built when AVX2 is present);
+/// twiddles `e^{+2πik/len}`.
+struct InverseEven(HalfLength);
 
 impl InverseEven {
     fn new(len: usize, planner: &mut FftPlanner<f64>) -> Self {
-        let fft = planner.plan_fft_inverse(len / 2);
-        InverseEven {
-            len,
-            twiddles: (1..twiddle_count(len)).map(|i| twiddle(i, len).conj()).collect(),
-            scratch_len: fft.get_outofplace_scratch_len(),
-            fft,
-        }
+        InverseEven(HalfLength::new(len, planner.plan_fft_inverse(len / 2), |i| {
+            twiddle(i, len).conj()
+        }))
     }
 }
 
@@ -127,17 +129,18 @@ impl RealToComplex<f64> for ForwardEven {
         output: &mut [Complex<f64>],
         scratch: &mut [Complex<f64>],
     ) -> Result<(), FftError> {
-        if input.len() != self.len {
-            return Err(FftError::InputBuffer(self.len, input.len()));
+        if input.len() != self.0.len {
+            return Err(FftError::InputBuffer(self.0.len, input.len()));
         }
         if output.len() != self.complex_len() {
             return Err(FftError::OutputBuffer(self.complex_len(), output.len()));
         }
-        if scratch.len() < self.scratch_len {
-            return Err(FftError::ScratchBuffer(self.scratch_len, scratch.len()));
+        if scratch.len() < self.0.scratch_len {
+            return Err(FftError::ScratchBuffer(self.0.scratch_len, scratch.len()));
         }
-        let half = self.len / 2;
-        self.fft
+        let half = self.0.len / 2;
+        self.0
+            .fft
             .process_outofplace_with_scratch(as_complex(input), &mut output[..half], scratch);
         let first = output[0];
         output[0] = Complex::new(first.re + first.im, 0.0);
@@ -145,7 +148,7 @@ impl RealToComplex<f64> for ForwardEven {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: this plan is only built when the CPU has AVX2 (`plan_forward`).
         unsafe {
-            avx2::untangle_forward(output, &self.twiddles)
+            avx2::untangle_forward(output, &self.0.twiddles)
         };
         if output.len() % 2 == 1 {
             let centre = output.len() / 2;
@@ -155,15 +158,15 @@ impl RealToComplex<f64> for ForwardEven {
     }
 
     fn get_scratch_len(&self) -> usize {
-        self.scratch_len
+        self.0.scratch_len
     }
 
     fn len(&self) -> usize {
-        self.len
+        self.0.len
     }
 
     fn make_input_vec(&self) -> Vec<f64> {
-        vec![0.0; self.len]
+        vec![0.0; self.0.len]
     }
 
     fn make_output_vec(&self) -> Vec<Complex<f64>> {
@@ -171,7 +174,7 @@ impl RealToComplex<f64> for ForwardEven {
     }
 
     fn make_scratch_vec(&self) -> Vec<Complex<f64>> {
-        vec![Complex::new(0.0, 0.0); self.scratch_len]
+        vec![Complex::new(0.0, 0.0); self.0.scratch_len]
     }
 }
 
@@ -190,11 +193,11 @@ impl ComplexToReal<f64> for InverseEven {
         if input.len() != self.complex_len() {
             return Err(FftError::InputBuffer(self.complex_len(), input.len()));
         }
-        if output.len() != self.len {
-            return Err(FftError::OutputBuffer(self.len, output.len()));
+        if output.len() != self.0.len {
+            return Err(FftError::OutputBuffer(self.0.len, output.len()));
         }
-        if scratch.len() < self.scratch_len {
-            return Err(FftError::ScratchBuffer(self.scratch_len, scratch.len()));
+        if scratch.len() < self.0.scratch_len {
+            return Err(FftError::ScratchBuffer(self.0.scratch_len, scratch.len()));
         }
         // A real signal's DC and Nyquist bins are real; like realfft, transform
         // without their imaginary parts and report that they were not zero.
@@ -207,15 +210,16 @@ impl ComplexToReal<f64> for InverseEven {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: this plan is only built when the CPU has AVX2 (`plan_inverse`).
         unsafe {
-            avx2::tangle_inverse(input, &self.twiddles)
+            avx2::tangle_inverse(input, &self.0.twiddles)
         };
         if input.len() % 2 == 1 {
             let centre = input.len() / 2;
             let doubled = input[centre] + input[centre];
             input[centre] = doubled.conj();
         }
-        let half = self.len / 2;
-        self.fft
+        let half = self.0.len / 2;
+        self.0
+            .fft
             .process_outofplace_with_scratch(&mut input[..half], as_complex(output), scratch);
         if first_invalid || last_invalid {
             return Err(FftError::InputValues(first_invalid, last_invalid));
@@ -224,11 +228,11 @@ impl ComplexToReal<f64> for InverseEven {
     }
 
     fn get_scratch_len(&self) -> usize {
-        self.scratch_len
+        self.0.scratch_len
     }
 
     fn len(&self) -> usize {
-        self.len
+        self.0.len
     }
 
     fn make_input_vec(&self) -> Vec<Complex<f64>> {
@@ -236,11 +240,11 @@ impl ComplexToReal<f64> for InverseEven {
     }
 
     fn make_output_vec(&self) -> Vec<f64> {
-        vec![0.0; self.len]
+        vec![0.0; self.0.len]
     }
 
     fn make_scratch_vec(&self) -> Vec<Complex<f64>> {
-        vec![Complex::new(0.0, 0.0); self.scratch_len]
+        vec![Complex::new(0.0, 0.0); self.0.scratch_len]
     }
 }
 
